@@ -1,0 +1,63 @@
+"""The public view of a job: the /status JSON, or the first image's bytes (seed 001)."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Response, jsonify, request, url_for
+
+from shared.images import CONTENT_TYPES
+from shared.jobs import SUCCEEDED
+
+PUBLIC_PARAMS_HIDDEN = ("init_image_key",)
+
+
+def wants_json() -> bool:
+    """True when the client asked for JSON: ?format=json or an Accept that names application/json."""
+    if request.args.get("format") == "json":
+        return True
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def status_payload(svc, job: dict, with_base64: bool) -> dict:
+    images = []
+    for image in job.get("images") or []:
+        entry = {k: image[k] for k in ("seed", "width", "height", "format") if k in image}
+        if image.get("grid"):
+            entry["grid"] = True
+        entry["url"] = svc.links.url(image["key"])
+        entry["key"] = image["key"]
+        if with_base64:
+            entry["base64"] = base64.b64encode(svc.storage.get(image["key"])).decode("ascii")
+        images.append(entry)
+    params = {k: v for k, v in (job.get("params") or {}).items() if k not in PUBLIC_PARAMS_HIDDEN}
+    payload = {
+        "task_id": job["id"],
+        "state": job["state"],
+        "kind": job.get("kind"),
+        "model": job.get("model"),
+        "progress": job.get("progress") or {"step": 0, "total": 0},
+        "params": params,
+        "images": images,
+        "warnings": job.get("warnings") or [],
+        "error": job.get("error"),
+        "created_at": job.get("created_at"),
+        "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"),
+        "status_url": url_for("jobs.status", task_id=job["id"], _external=True),
+    }
+    return payload
+
+
+def status_response(svc, job: dict, code: int = 200) -> Response:
+    """JSON, or the first image itself when the job succeeded without return_base64 and JSON was not asked for."""
+    return_base64 = bool((job.get("params") or {}).get("return_base64"))
+    if job["state"] == SUCCEEDED and not return_base64 and not wants_json() and job.get("images"):
+        first = job["images"][0]
+        response = Response(svc.storage.get(first["key"]), mimetype=CONTENT_TYPES[first["format"]])
+        response.headers["X-Task-Id"] = job["id"]
+        response.headers["Content-Disposition"] = f'inline; filename="{first["key"].rsplit("/", 1)[-1]}"'
+        return response
+    response = jsonify(status_payload(svc, job, with_base64=return_base64 and job["state"] == SUCCEEDED))
+    response.status_code = code
+    return response

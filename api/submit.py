@@ -1,0 +1,63 @@
+"""Accept a validated request: store its input, record the job, send the task to its model's queue."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from api.errors import ApiError
+from shared.celery_app import TASK_GENERATE
+from shared.images import png_bytes
+from shared.storage import StorageError, input_key
+from shared.validation import ValidatedRequest
+
+log = logging.getLogger(__name__)
+BUSY_RETRY_AFTER_S = "10"
+DOWN_RETRY_AFTER_S = "5"
+
+
+def queue_unavailable() -> ApiError:
+    return ApiError(503, "queue_unavailable", "the job queue is unreachable; try again shortly",
+                    headers={"Retry-After": DOWN_RETRY_AFTER_S})
+
+
+def submit(svc, request: ValidatedRequest, owner: str) -> str:
+    """Return the new job id, or raise 503 when the system is busy or the queue is down."""
+    job_id = str(uuid.uuid4())
+    params = dict(request.params)
+    if request.init_image is not None:
+        # The input travels as a storage key, never as bytes through Redis.
+        key = input_key(job_id)
+        try:
+            svc.storage.put(key, png_bytes(request.init_image), "image/png")
+        except StorageError as exc:
+            log.error("could not store input of job %s: %s", job_id, exc)
+            raise ApiError(503, "storage_unavailable", "the input image could not be stored; try again shortly",
+                           headers={"Retry-After": DOWN_RETRY_AFTER_S}) from None
+        params["init_image_key"] = key
+    try:
+        accepted = svc.jobs.create(
+            job_id, owner=owner, kind=request.kind, model=request.model.name, params=params,
+            warnings=request.warnings, queue=request.model.queue, max_active=svc.settings.max_queue,
+        )
+    except RedisError:
+        log.warning("redis unreachable while recording job %s", job_id)
+        raise queue_unavailable() from None
+    if not accepted:
+        raise ApiError(503, "busy", "system is busy: too many unfinished jobs; try again later",
+                       headers={"Retry-After": BUSY_RETRY_AFTER_S})
+    try:
+        svc.celery.send_task(TASK_GENERATE, kwargs={"job_id": job_id, "params": params},
+                             task_id=job_id, queue=request.model.queue)
+    except (OperationalError, RedisError, OSError):
+        log.warning("could not send job %s to %s", job_id, request.model.queue)
+        try:
+            svc.jobs.delete(job_id)
+        except RedisError:
+            pass
+        raise queue_unavailable() from None
+    log.info("job %s queued on %s", job_id, request.model.queue)
+    return job_id

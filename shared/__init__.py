@@ -1,0 +1,1 @@
+"""Code used by both the API and the workers; never imports torch."""

@@ -1,0 +1,125 @@
+"""The model catalog read from models.yaml: names, aliases, sources, families and defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from shared.schemas import MODEL_NAME_PATTERN
+
+FAMILIES = ("sd1", "sd2", "sdxl")
+FALLBACK_DEFAULTS = {"width": 512, "height": 512, "steps": 30, "guidance_scale": 7.5, "sampler": "ddim"}
+DEFAULT_KEYS = frozenset(FALLBACK_DEFAULTS)
+
+
+class CatalogError(ValueError):
+    """models.yaml is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: str
+    family: str = "sd1"
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    defaults: dict = field(default_factory=dict)
+    prediction_type: str = "epsilon"
+    base_dir: str = "."
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue of this model's jobs."""
+        return f"model.{self.name}"
+
+    def default(self, key: str):
+        return self.defaults.get(key, FALLBACK_DEFAULTS[key])
+
+    def public(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "aliases": list(self.aliases),
+            "description": self.description,
+            "defaults": {k: self.default(k) for k in FALLBACK_DEFAULTS},
+        }
+
+
+@dataclass(frozen=True)
+class ModelCatalog:
+    default_name: str
+    models: dict[str, ModelSpec]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelCatalog":
+        path = Path(path)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls.from_dict(raw, base_dir=str(path.resolve().parent))
+
+    @classmethod
+    def from_dict(cls, raw: dict, base_dir: str = ".") -> "ModelCatalog":
+        entries = raw.get("models") or {}
+        if not entries:
+            raise CatalogError("models.yaml lists no models")
+        models: dict[str, ModelSpec] = {}
+        for name, entry in entries.items():
+            models[name] = _spec(name, entry or {}, base_dir)
+        default_name = raw.get("default") or next(iter(models))
+        catalog = cls(default_name=default_name, models=models)
+        if catalog.resolve(default_name) is None:
+            raise CatalogError(f"default model {default_name!r} is not in models.yaml")
+        _check_aliases(models)
+        return catalog
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """The model named or aliased `name` ("default" is the default model), or None."""
+        if name == "default":
+            name = self.default_name
+        if name in self.models:
+            return self.models[name]
+        for spec in self.models.values():
+            if name in spec.aliases:
+                return spec
+        return None
+
+    @property
+    def default(self) -> ModelSpec:
+        return self.resolve(self.default_name)
+
+    def names(self) -> list[str]:
+        return list(self.models)
+
+
+def _spec(name: str, entry: dict, base_dir: str) -> ModelSpec:
+    if not MODEL_NAME_PATTERN.match(name):
+        raise CatalogError(f"model name {name!r} must be letters, digits, '.', '_' or '-'")
+    if not entry.get("source"):
+        raise CatalogError(f"model {name!r} has no source")
+    family = entry.get("family", "sd1")
+    if family not in FAMILIES:
+        raise CatalogError(f"model {name!r}: family must be one of {', '.join(FAMILIES)}")
+    defaults = dict(entry.get("defaults") or {})
+    unknown = set(defaults) - DEFAULT_KEYS
+    if unknown:
+        raise CatalogError(f"model {name!r}: unknown defaults {sorted(unknown)}")
+    return ModelSpec(
+        name=name,
+        source=str(entry["source"]),
+        family=family,
+        aliases=tuple(entry.get("aliases") or ()),
+        description=entry.get("description", ""),
+        defaults=defaults,
+        prediction_type=entry.get("prediction_type", "epsilon"),
+        base_dir=base_dir,
+    )
+
+
+def _check_aliases(models: dict[str, ModelSpec]) -> None:
+    seen: dict[str, str] = {}
+    for spec in models.values():
+        for label in (spec.name, *spec.aliases):
+            if label in seen and seen[label] != spec.name:
+                raise CatalogError(f"name {label!r} is used by both {seen[label]!r} and {spec.name!r}")
+            seen[label] = spec.name

@@ -1,0 +1,164 @@
+"""Marshmallow request schemas built from the templates, with strict JSON types.
+
+Python's json and marshmallow are lenient in ways a public API must not be: `true` is an int,
+"512" becomes 512, NaN is a float. The fields below accept exactly the JSON type they name.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from shared.templates import RequestTemplate
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_SEED = 2**64 - 1
+
+
+def check_text(value: str) -> str:
+    """Refuse text that cannot be stored or tokenized: NUL bytes and lone surrogates."""
+    if "\x00" in value:
+        raise ValidationError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError("must be valid Unicode text (found a lone surrogate)") from exc
+    return value
+
+
+class StrictString(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("must be a string")
+        return check_text(value)
+
+
+class StrictInteger(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("must be an integer (no quotes, no decimals)")
+        return value
+
+
+class StrictNumber(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("must be a number")
+        if not math.isfinite(value):
+            raise ValidationError("must be a finite number")
+        return float(value)
+
+
+class StrictBoolean(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
+class SeedField(fields.Field):
+    """An integer seed; null or false asks for a random one (as in the seed-001 API)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is None or value is False:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("must be an integer, null or false")
+        if not 0 <= value <= MAX_SEED:
+            raise ValidationError(f"must be between 0 and {MAX_SEED}")
+        return value
+
+
+class ModelField(fields.Field):
+    """A model name; the seed-001 mapping form ({"sd14": "model.ckpt"}) is accepted and ignored."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict):
+            return value
+        if not isinstance(value, str):
+            raise ValidationError("must be a model name from GET /models")
+        if not MODEL_NAME_PATTERN.match(value):
+            raise ValidationError("must be a model name from GET /models (letters, digits, '.', '_', '-')")
+        return value
+
+
+class IdField(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not ID_PATTERN.match(value):
+            raise ValidationError("must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return value
+
+
+class MultipleOf(validate.Validator):
+    def __init__(self, step: int):
+        self.step = step
+
+    def __call__(self, value):
+        if value % self.step:
+            raise ValidationError(f"must be a multiple of {self.step}")
+        return value
+
+
+class NotBlank(validate.Validator):
+    def __call__(self, value):
+        if not value.strip():
+            raise ValidationError("must not be empty or only spaces")
+        return value
+
+
+FIELD_TYPES = {
+    "string": StrictString,
+    "integer": StrictInteger,
+    "number": StrictNumber,
+    "boolean": StrictBoolean,
+    "seed": SeedField,
+    "model": ModelField,
+    "id": IdField,
+    "image": StrictString,
+}
+
+
+def _validators(spec: dict) -> list:
+    checks: list = []
+    if "enum" in spec:
+        checks.append(validate.OneOf(spec["enum"], error="must be one of: {choices}"))
+    lo, hi = spec.get("minimum"), spec.get("maximum")
+    if spec.get("exclusive_minimum") is not None:
+        checks.append(
+            validate.Range(min=spec["exclusive_minimum"], max=hi, min_inclusive=False,
+                           error="must be greater than {min} and at most {max}")
+        )
+    elif lo is not None or hi is not None:
+        checks.append(validate.Range(min=lo, max=hi, error="must be between {min} and {max}"))
+    if "multiple_of" in spec:
+        checks.append(MultipleOf(spec["multiple_of"]))
+    if spec.get("min_length") or spec.get("max_length"):
+        checks.append(
+            validate.Length(min=spec.get("min_length"), max=spec.get("max_length"),
+                            error="must be {min} to {max} characters long")
+        )
+    if spec.get("required") and spec["type"] == "string":
+        checks.append(NotBlank())
+    return checks
+
+
+def build_schema(template: RequestTemplate, strict_unknown: bool = True) -> Schema:
+    """A marshmallow schema whose fields, defaults and constraints come from one template."""
+    declared = {}
+    for name, spec in template.fields.items():
+        kind = FIELD_TYPES[spec["type"]]
+        messages = {"required": "is required", "null": "must not be null"}
+        if spec.get("required"):
+            declared[name] = kind(required=True, validate=_validators(spec), error_messages=messages)
+        else:
+            declared[name] = kind(
+                load_default=spec.get("default"),
+                allow_none=spec.get("default") is None,
+                validate=_validators(spec),
+                error_messages=messages,
+            )
+    schema_cls = Schema.from_dict(declared, name=f"{template.name.title()}Request")
+    return schema_cls(unknown=RAISE if strict_unknown else EXCLUDE)

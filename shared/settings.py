@@ -1,0 +1,83 @@
+"""Settings read once from the environment into one object; tests build their own."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the API and the workers, with defaults that work on one laptop."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Result backend; defaults to the broker's Redis.
+    result_backend_url: str = ""
+    storage: str = "local"
+    output_dir: str = str(PROJECT_ROOT / "outputs")
+    model_cache_dir: str = str(PROJECT_ROOT / "model_cache")
+    models_file: str = str(PROJECT_ROOT / "models.yaml")
+    templates_dir: str = str(PROJECT_ROOT / "templates")
+    # Comma-separated plain keys, or a file of keys (one per line, plain or "sha256:<hex>").
+    api_keys: str = ""
+    api_keys_file: str = ""
+    # Secret that signs image links; derived from the key hashes when empty.
+    url_signing_key: str = ""
+    image_link_ttl_s: int = 3600
+    max_queue: int = 100
+    max_content_length: int = 20 * 1024 * 1024
+    max_input_pixels: int = 4096 * 4096
+    sync_timeout_s: float = 60.0
+    job_ttl_s: int = 7 * 24 * 3600
+    recent_keep: int = 1000
+    redis_timeout_s: float = 0.5
+    # Worker side.
+    worker_models: str = ""
+    device: str = "auto"
+    model_cache_size: int = 2
+    torch_threads: int = 0
+    allow_pickle_checkpoints: bool = False
+    hf_offline: bool = False
+    # Celery reliability knobs (see RELIABILITY.md); the visibility timeout must exceed
+    # queue wait plus run time, or Redis hands a running job to a second worker.
+    task_soft_time_limit_s: int = 600
+    task_time_limit_s: int = 660
+    visibility_timeout_s: int = 3600
+    result_expires_s: int = 24 * 3600
+    heartbeat_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        """Build settings from environment variables named like the fields, upper-cased."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = _env_bool(raw)
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def backend_url(self) -> str:
+        return self.result_backend_url or self.redis_url
+
+    @property
+    def worker_model_names(self) -> list[str]:
+        return [m.strip() for m in self.worker_models.split(",") if m.strip()]

@@ -1,0 +1,94 @@
+"""Result storage: keys laid out as in DESIGN.md, written atomically, never outside the root."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+# A key is 1-4 id segments and a file name; nothing a request sends ever becomes a path directly.
+KEY_PATTERN = re.compile(r"^(?:[A-Za-z0-9_-]{1,64}/){1,4}[A-Za-z0-9_-]{1,80}\.(?:png|jpg|webp|json|csv)$")
+CACHE_AREA = "cache"
+
+
+class StorageError(OSError):
+    """Storage refused or failed a read or write."""
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+def job_folder(user_id: str | None, thread_id: str | None) -> str:
+    """Where a job's files go: {user}/{thread}/data, or the cache area without ids."""
+    if user_id and thread_id:
+        return f"{user_id}/{thread_id}/data"
+    if user_id:
+        return f"{user_id}/{CACHE_AREA}/data"
+    return f"{CACHE_AREA}/data"
+
+
+def image_key(folder: str, job_id: str, index: int | str, ext: str) -> str:
+    return check_key(f"{folder}/{job_id}-{index}.{ext}")
+
+
+def metadata_key(folder: str, job_id: str) -> str:
+    return check_key(f"{folder}/{job_id}.json")
+
+
+def input_key(job_id: str) -> str:
+    return check_key(f"{CACHE_AREA}/inputs/{job_id}.png")
+
+
+class LocalStorage:
+    """Files under one root directory, shared by all workers through a volume."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if self.root not in path.parents:
+            raise StorageError(f"key {key!r} escapes the storage root")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Write all of `data` or nothing: a temp file in the same folder, fsynced, then renamed."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc.strerror or exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise KeyError(key) from exc
+        except OSError as exc:
+            raise StorageError(f"could not read {key}: {exc.strerror or exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+def make_storage(settings) -> LocalStorage:
+    if settings.storage == "local":
+        return LocalStorage(settings.output_dir)
+    raise ValueError(f"STORAGE={settings.storage!r} is not supported; use 'local'")

@@ -1,0 +1,76 @@
+"""Build the workers' Celery app: queues of the models it serves, tasks, heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from celery import signals
+from kombu import Queue
+
+from shared import heartbeats
+from shared.catalog import ModelCatalog
+from shared.celery_app import make_celery
+from shared.jobs import redis_client
+from shared.settings import Settings
+from worker.tasks import register_tasks
+
+log = logging.getLogger(__name__)
+
+
+def served_models(settings: Settings, catalog: ModelCatalog) -> list[str]:
+    """WORKER_MODELS (names or aliases), or every configured model."""
+    wanted = settings.worker_model_names
+    if not wanted:
+        return catalog.names()
+    names = []
+    for label in wanted:
+        spec = catalog.resolve(label)
+        if spec is None:
+            raise SystemExit(f"WORKER_MODELS names '{label}', which is not in {settings.models_file}")
+        names.append(spec.name)
+    return names
+
+
+def create_worker_app(settings: Settings | None = None):
+    settings = settings or Settings.from_env()
+    catalog = ModelCatalog.load(settings.models_file)
+    models = served_models(settings, catalog)
+    app = make_celery(settings, name="diffq-worker")
+    app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
+    identity = {"name": f"pid-{os.getpid()}"}
+    register_tasks(app, settings, lambda: identity["name"])
+    _heartbeat_on_start(settings, models, identity)
+    return app
+
+
+def _heartbeat_on_start(settings: Settings, models: list[str], identity: dict) -> None:
+    stop = threading.Event()
+
+    @signals.celeryd_after_setup.connect(weak=False)
+    def _named(sender, **_kwargs):
+        identity["name"] = str(sender)
+
+    @signals.worker_ready.connect(weak=False)
+    def _start(**_kwargs):
+        client = redis_client(settings.redis_url, settings.redis_timeout_s)
+        info = {"models": models, "device": settings.device, "pid": os.getpid(), "state": "ready"}
+
+        def loop():
+            while not stop.is_set():
+                try:
+                    heartbeats.beat(client, identity["name"], info, settings.heartbeat_s * 3)
+                except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again next beat
+                    log.warning("heartbeat failed: %s", exc)
+                stop.wait(settings.heartbeat_s)
+
+        threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _stop(**_kwargs):
+        stop.set()
+        try:
+            heartbeats.forget(redis_client(settings.redis_url, settings.redis_timeout_s), identity["name"])
+        except Exception:  # noqa: BLE001 - best effort; the key expires anyway
+            pass

@@ -1,0 +1,79 @@
+"""Carry one job through its states: start, generate, store, finish; every failure recorded."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+from celery.exceptions import SoftTimeLimitExceeded
+from PIL import Image
+
+from shared.storage import StorageError
+from worker.errors import JobError, JobTimeout, StorageFailed
+from worker.results import store_results
+
+log = logging.getLogger(__name__)
+STORAGE_ATTEMPTS = 3
+
+
+class JobRunner:
+    def __init__(self, jobs, storage, generator, worker_name: str):
+        self.jobs = jobs
+        self.storage = storage
+        self.generator = generator
+        self.worker_name = worker_name
+
+    def run(self, job_id: str, params: dict) -> str:
+        """Run the job and return its final state (or the state that made us skip it)."""
+        started = self.jobs.start(job_id, self.worker_name)
+        if not started.applied:
+            # Finished already (a redelivery) or expired: running again would duplicate work.
+            log.info("job %s skipped: state is %s", job_id, started.state or "missing")
+            return started.state or "missing"
+        log.info("job %s started on %s", job_id, self.worker_name)
+        began = time.perf_counter()
+        try:
+            init_image = self._input(params)
+            result = self.generator.run(params, init_image, lambda s, t: self.jobs.progress(job_id, s, t))
+            if result.warnings:
+                self.jobs.add_warnings(job_id, result.warnings)
+            entries = self._store(job_id, params, result.images)
+        except SoftTimeLimitExceeded:
+            return self._fail(job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images"))
+        except JobError as exc:
+            return self._fail(job_id, exc)
+        except Exception as exc:  # noqa: BLE001 - the job record must say what happened
+            log.exception("job %s failed unexpectedly", job_id)
+            return self._fail(job_id, JobError(f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged",
+                                               code="internal_error"))
+        self.jobs.succeed(job_id, entries, result.total_steps)
+        log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
+        return "succeeded"
+
+    def _input(self, params: dict) -> Image.Image | None:
+        key = params.get("init_image_key")
+        if not key:
+            return None
+        try:
+            return Image.open(io.BytesIO(self.storage.get(key))).convert("RGB")
+        except (KeyError, StorageError) as exc:
+            raise StorageFailed(f"the input image could not be read from storage: {exc}") from exc
+
+    def _store(self, job_id: str, params: dict, images) -> list[dict]:
+        delay = 0.5
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
+                return store_results(self.storage, job_id, params, images)
+            except StorageError as exc:
+                log.warning("job %s: storing results failed (attempt %d): %s", job_id, attempt, exc)
+                if attempt == STORAGE_ATTEMPTS:
+                    raise StorageFailed(f"the results could not be stored after {attempt} attempts: {exc}") from exc
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _fail(self, job_id: str, error: JobError) -> str:
+        log.warning("job %s failed: %s: %s", job_id, error.code, error.message)
+        self.jobs.fail(job_id, error.code, error.message)
+        return "failed"

@@ -1,0 +1,69 @@
+"""Everything a worker process needs to run jobs, built once per process on first use."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import socket
+import threading
+
+from shared.catalog import ModelCatalog
+from shared.jobs import JobStore, redis_client
+from shared.settings import Settings
+from shared.storage import make_storage
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings, worker_name: str | None = None):
+        import torch
+
+        from worker.cache import ModelCache
+        from worker.devices import dtype_for, resolve_device
+        from worker.generator import Generator
+        from worker.loading import load_model
+        from worker.runner import JobRunner
+
+        import diffusers
+        import transformers
+
+        # Progress bars would fill the worker log; progress goes to the job record instead.
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
+        if settings.torch_threads > 0:
+            torch.set_num_threads(settings.torch_threads)
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        dtype = dtype_for(self.device)
+        self.catalog = ModelCatalog.load(settings.models_file)
+        self.jobs = JobStore(redis_client(settings.redis_url, settings.redis_timeout_s), settings.job_ttl_s,
+                             settings.recent_keep)
+        self.storage = make_storage(settings)
+        self.cache = ModelCache(settings.model_cache_size,
+                                lambda spec: load_model(spec, settings, self.device, dtype),
+                                on_evict=self._release_memory)
+        self.generator = Generator(self.catalog, self.cache)
+        self.runner = JobRunner(self.jobs, self.storage, self.generator, worker_name or socket.gethostname())
+        log.info("worker runtime ready on %s", self.device)
+
+    def _release_memory(self, name: str) -> None:
+        import torch
+
+        gc.collect()
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        log.info("model %s evicted from the cache", name)
+
+
+_lock = threading.Lock()
+_runtime: WorkerRuntime | None = None
+
+
+def get_runtime(settings: Settings, worker_name: str | None = None) -> WorkerRuntime:
+    """The process's runtime, built lazily: after the prefork fork, never in the parent."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = WorkerRuntime(settings, worker_name)
+        return _runtime

@@ -1,0 +1,14 @@
+"""Thin Celery tasks: they hand their arguments to the job runner."""
+
+from __future__ import annotations
+
+from shared.celery_app import TASK_GENERATE
+
+
+def register_tasks(app, settings, worker_name) -> None:
+    from worker.runtime import get_runtime
+
+    @app.task(name=TASK_GENERATE)
+    def generate(*, job_id: str, params: dict, **_newer_fields) -> str:
+        """Generate the images of one job. Unknown keyword arguments from newer APIs are ignored."""
+        return get_runtime(settings, worker_name()).runner.run(job_id, params)
