@@ -9,8 +9,11 @@ from flask import Flask
 from shared.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app from `settings` (read from the environment when not given)."""
+def create_app(settings: Settings | None = None, services=None) -> Flask:
+    """Build the Flask app from `settings` (read from the environment when not given).
+
+    `services` replaces the Redis/Celery/storage bundle; unit tests pass one built on fakes.
+    """
     from api.errors import register_error_handlers
     from api.services import Services
     from api.views import jobs, results, system
@@ -19,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.sort_keys = False
-    app.extensions["diffq"] = Services.build(settings)
+    app.extensions["diffq"] = services or Services.build(settings)
     if not app.extensions["diffq"].keyring.hashes:
         logging.getLogger(__name__).warning("no API keys configured: every request will get 401")
     register_error_handlers(app)

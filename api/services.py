@@ -29,11 +29,12 @@ class Services:
     celery: object
 
     @classmethod
-    def build(cls, settings: Settings) -> "Services":
+    def build(cls, settings: Settings, client=None, celery=None) -> "Services":
+        """Wire the real parts; unit tests pass a fakeredis client and a recording Celery stand-in."""
         keyring = KeyRing.from_settings(settings)
         catalog = ModelCatalog.load(settings.models_file)
         templates = load_templates(settings.templates_dir)
-        client = redis_client(settings.redis_url, settings.redis_timeout_s)
+        client = client or redis_client(settings.redis_url, settings.redis_timeout_s)
         return cls(
             settings=settings,
             keyring=keyring,
@@ -44,7 +45,7 @@ class Services:
             },
             jobs=JobStore(client, settings.job_ttl_s, settings.recent_keep),
             storage=make_storage(settings),
-            celery=make_celery(settings, name="diffq-api"),
+            celery=celery or make_celery(settings, name="diffq-api"),
         )
 
 

