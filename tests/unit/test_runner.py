@@ -1,0 +1,97 @@
+"""The job runner records every outcome. The generator is a stand-in here so each failure can be
+forced on demand; the real generator runs in test_tiny_model.py and the integration tests."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from PIL import Image
+
+from shared.jobs import JobStore
+from shared.storage import LocalStorage, StorageError
+from worker import runner as runner_module
+from worker.errors import ModelUnavailable
+from worker.generator import Generated
+from worker.runner import JobRunner
+
+PARAMS = {"model": "tiny", "prompt": "p", "negative_prompt": "", "steps": 2, "guidance_scale": 7.5, "width": 8,
+          "height": 8, "seed": 1, "sampler": "ddim", "format": "png", "n_samples": 1, "n_iter": 1}
+
+
+class StandInGenerator:
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.calls = 0
+
+    def run(self, params, init_image, on_progress):
+        self.calls += 1
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        on_progress(2, 2)
+        return Generated([(Image.new("RGB", (8, 8)), params["seed"])], 2, ["a warning"])
+
+
+class FailingStorage(LocalStorage):
+    def __init__(self, root):
+        super().__init__(root)
+        self.attempts = 0
+
+    def put(self, key, data, content_type="application/octet-stream"):
+        self.attempts += 1
+        raise StorageError("disk full")
+
+
+@pytest.fixture
+def jobs():
+    store = JobStore(fakeredis.FakeRedis(decode_responses=True))
+    store.create("j1", owner="o", kind="generate", model="tiny", params=PARAMS, warnings=[], queue="q",
+                 max_active=10)
+    return store
+
+
+def test_success_records_images_warnings_and_progress(jobs, tmp_path):
+    assert JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(None), "w").run("j1", PARAMS) == "succeeded"
+    job = jobs.get("j1")
+    assert job["state"] == "succeeded" and job["warnings"] == ["a warning"]
+    assert job["images"][0]["key"] == "cache/data/j1-0.png" and job["progress"] == {"step": 2, "total": 2}
+    assert (tmp_path / "cache" / "data" / "j1.json").is_file()
+
+
+def test_a_finished_job_is_not_run_again(jobs, tmp_path):
+    generator = StandInGenerator(None)
+    runner = JobRunner(jobs, LocalStorage(tmp_path), generator, "w")
+    runner.run("j1", PARAMS)
+    assert runner.run("j1", PARAMS) == "succeeded"
+    assert generator.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ModelUnavailable("model 'x' could not be loaded: gone"), "model_unavailable"),
+        (SoftTimeLimitExceeded(), "timeout"),
+        (RuntimeError("boom"), "internal_error"),
+    ],
+)
+def test_failures_are_recorded_with_a_code(jobs, tmp_path, error, code):
+    assert JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(error), "w").run("j1", PARAMS) == "failed"
+    job = jobs.get("j1")
+    assert job["state"] == "failed" and job["error"]["code"] == code
+    assert "Traceback" not in job["error"]["message"]
+    assert jobs.active_count() == 0
+
+
+def test_storage_failures_are_retried_then_reported(jobs, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module.time, "sleep", lambda s: None)
+    storage = FailingStorage(tmp_path)
+    JobRunner(jobs, storage, StandInGenerator(None), "w").run("j1", PARAMS)
+    job = jobs.get("j1")
+    assert storage.attempts == runner_module.STORAGE_ATTEMPTS
+    assert job["error"]["code"] == "storage_error" and "disk full" in job["error"]["message"]
+
+
+def test_missing_input_image_is_a_storage_error(jobs, tmp_path):
+    params = {**PARAMS, "init_image_key": "cache/inputs/j1.png", "strength": 0.5}
+    JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(None), "w").run("j1", params)
+    assert jobs.get("j1")["error"]["code"] == "storage_error"
