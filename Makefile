@@ -57,10 +57,10 @@ test-integration: install
 
 lint: install
 	$(BIN)/ruff check api shared worker tests bin/run-local
-	$(BIN)/ruff format --check api shared worker tests
+	$(BIN)/ruff format --check api shared worker tests bin/run-local
 
 format: install
-	$(BIN)/ruff format api shared worker tests
+	$(BIN)/ruff format api shared worker tests bin/run-local
 	$(BIN)/ruff check --fix api shared worker tests
 
 clean:

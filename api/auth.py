@@ -24,14 +24,14 @@ class KeyRing:
         self.hashes = [h.lower() for h in hashes]
 
     @classmethod
-    def from_settings(cls, settings) -> "KeyRing":
+    def from_settings(cls, settings) -> KeyRing:
         entries = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
         if settings.api_keys_file:
             for line in Path(settings.api_keys_file).read_text(encoding="utf-8").splitlines():
                 line = line.split("#", 1)[0].strip()
                 if line:
                     entries.append(line)
-        hashes = [e[len(HASH_PREFIX):] if e.startswith(HASH_PREFIX) else hash_key(e) for e in entries]
+        hashes = [e[len(HASH_PREFIX) :] if e.startswith(HASH_PREFIX) else hash_key(e) for e in entries]
         return cls(hashes)
 
     def owner_of(self, key: str | None) -> str | None:
@@ -62,7 +62,11 @@ def authenticate(keyring: KeyRing, body: dict | None = None) -> str:
     """Set g.owner for a valid key; the same 401 for a missing, malformed or wrong key."""
     owner = keyring.owner_of(presented_key(body))
     if owner is None:
-        raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key> or X-API-Key)",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid API key is required (Authorization: Bearer <key> or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     g.owner = owner
     return owner

@@ -22,8 +22,7 @@ HTTP_CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None,
-                 headers: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.fields, self.headers = fields, headers or {}

@@ -15,7 +15,7 @@ class LinkSigner:
         self.ttl_s = ttl_s
 
     @classmethod
-    def from_settings(cls, settings, key_hashes: list[str]) -> "LinkSigner":
+    def from_settings(cls, settings, key_hashes: list[str]) -> LinkSigner:
         if settings.url_signing_key:
             secret = settings.url_signing_key.encode()
         else:

@@ -29,7 +29,7 @@ class Services:
     celery: object
 
     @classmethod
-    def build(cls, settings: Settings, client=None, celery=None) -> "Services":
+    def build(cls, settings: Settings, client=None, celery=None) -> Services:
         """Wire the real parts; unit tests pass a fakeredis client and a recording Celery stand-in."""
         keyring = KeyRing.from_settings(settings)
         catalog = ModelCatalog.load(settings.models_file)
@@ -40,9 +40,7 @@ class Services:
             keyring=keyring,
             links=LinkSigner.from_settings(settings, keyring.hashes),
             catalog=catalog,
-            validators={
-                name: RequestValidator(t, catalog, settings.max_input_pixels) for name, t in templates.items()
-            },
+            validators={name: RequestValidator(t, catalog, settings.max_input_pixels) for name, t in templates.items()},
             jobs=JobStore(client, settings.job_ttl_s, settings.recent_keep),
             storage=make_storage(settings),
             celery=celery or make_celery(settings, name="diffq-api"),

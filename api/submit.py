@@ -20,8 +20,12 @@ DOWN_RETRY_AFTER_S = "5"
 
 
 def queue_unavailable() -> ApiError:
-    return ApiError(503, "queue_unavailable", "the job queue is unreachable; try again shortly",
-                    headers={"Retry-After": DOWN_RETRY_AFTER_S})
+    return ApiError(
+        503,
+        "queue_unavailable",
+        "the job queue is unreachable; try again shortly",
+        headers={"Retry-After": DOWN_RETRY_AFTER_S},
+    )
 
 
 def submit(svc, request: ValidatedRequest, owner: str) -> str:
@@ -35,23 +39,38 @@ def submit(svc, request: ValidatedRequest, owner: str) -> str:
             svc.storage.put(key, png_bytes(request.init_image), "image/png")
         except StorageError as exc:
             log.error("could not store input of job %s: %s", job_id, exc)
-            raise ApiError(503, "storage_unavailable", "the input image could not be stored; try again shortly",
-                           headers={"Retry-After": DOWN_RETRY_AFTER_S}) from None
+            raise ApiError(
+                503,
+                "storage_unavailable",
+                "the input image could not be stored; try again shortly",
+                headers={"Retry-After": DOWN_RETRY_AFTER_S},
+            ) from None
         params["init_image_key"] = key
     try:
         accepted = svc.jobs.create(
-            job_id, owner=owner, kind=request.kind, model=request.model.name, params=params,
-            warnings=request.warnings, queue=request.model.queue, max_active=svc.settings.max_queue,
+            job_id,
+            owner=owner,
+            kind=request.kind,
+            model=request.model.name,
+            params=params,
+            warnings=request.warnings,
+            queue=request.model.queue,
+            max_active=svc.settings.max_queue,
         )
     except RedisError:
         log.warning("redis unreachable while recording job %s", job_id)
         raise queue_unavailable() from None
     if not accepted:
-        raise ApiError(503, "busy", "system is busy: too many unfinished jobs; try again later",
-                       headers={"Retry-After": BUSY_RETRY_AFTER_S})
+        raise ApiError(
+            503,
+            "busy",
+            "system is busy: too many unfinished jobs; try again later",
+            headers={"Retry-After": BUSY_RETRY_AFTER_S},
+        )
     try:
-        svc.celery.send_task(TASK_GENERATE, kwargs={"job_id": job_id, "params": params},
-                             task_id=job_id, queue=request.model.queue)
+        svc.celery.send_task(
+            TASK_GENERATE, kwargs={"job_id": job_id, "params": params}, task_id=job_id, queue=request.model.queue
+        )
     except (OperationalError, RedisError, OSError):
         log.warning("could not send job %s to %s", job_id, request.model.queue)
         try:

@@ -53,13 +53,13 @@ class ModelCatalog:
     models: dict[str, ModelSpec]
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelCatalog":
+    def load(cls, path: str | Path) -> ModelCatalog:
         path = Path(path)
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return cls.from_dict(raw, base_dir=str(path.resolve().parent))
 
     @classmethod
-    def from_dict(cls, raw: dict, base_dir: str = ".") -> "ModelCatalog":
+    def from_dict(cls, raw: dict, base_dir: str = ".") -> ModelCatalog:
         entries = raw.get("models") or {}
         if not entries:
             raise CatalogError("models.yaml lists no models")

@@ -51,9 +51,7 @@ def open_image_bytes(raw: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(raw), formats=ALLOWED_INPUT_FORMATS)
             width, height = image.size
             if width * height > max_pixels:
-                raise InputImageError(
-                    f"is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
-                )
+                raise InputImageError(f"is {width}x{height} pixels; at most {max_pixels} pixels are accepted")
             if getattr(image, "n_frames", 1) > 1:
                 raise InputImageError("is animated; send a single still image")
             image.load()
@@ -62,9 +60,7 @@ def open_image_bytes(raw: bytes, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputImageError(f"is too large to decode safely ({exc})") from exc
     except Image.UnidentifiedImageError as exc:
-        raise InputImageError(
-            "is not an image in an accepted format (PNG, JPEG, WebP, BMP, still GIF)"
-        ) from exc
+        raise InputImageError("is not an image in an accepted format (PNG, JPEG, WebP, BMP, still GIF)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputImageError(f"could not be decoded (truncated or corrupt: {exc})") from exc
     return to_rgb(image)

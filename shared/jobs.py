@@ -76,14 +76,34 @@ class JobStore:
 
     # -- API side -------------------------------------------------------------------------
 
-    def create(self, job_id: str, *, owner: str, kind: str, model: str, params: dict,
-               warnings: list[str], queue: str, max_active: int) -> bool:
+    def create(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        kind: str,
+        model: str,
+        params: dict,
+        warnings: list[str],
+        queue: str,
+        max_active: int,
+    ) -> bool:
         """Record a new queued job; False when `max_active` unfinished jobs already exist."""
         now = time.time()
         record = {
-            "id": job_id, "state": QUEUED, "kind": kind, "owner": owner, "model": model, "queue": queue,
-            "params": params, "warnings": warnings, "progress": {"step": 0, "total": params.get("steps", 0)},
-            "images": [], "error": None, "created_at": now, "deliveries": 0,
+            "id": job_id,
+            "state": QUEUED,
+            "kind": kind,
+            "owner": owner,
+            "model": model,
+            "queue": queue,
+            "params": params,
+            "warnings": warnings,
+            "progress": {"step": 0, "total": params.get("steps", 0)},
+            "images": [],
+            "error": None,
+            "created_at": now,
+            "deliveries": 0,
         }
         args = [max_active, self.ttl_s]
         for key, value in record.items():
@@ -119,9 +139,16 @@ class JobStore:
 
     def start(self, job_id: str, worker: str) -> Transition:
         """queued/running -> running, counting deliveries; refused once the job has finished."""
-        result = self._apply(job_id, (QUEUED, RUNNING), False, {
-            "state": RUNNING, "started_at": time.time(), "worker": worker,
-        })
+        result = self._apply(
+            job_id,
+            (QUEUED, RUNNING),
+            False,
+            {
+                "state": RUNNING,
+                "started_at": time.time(),
+                "worker": worker,
+            },
+        )
         if result.applied:
             self.redis.hincrby(job_key(job_id), "deliveries", 1)
         return result
@@ -137,19 +164,33 @@ class JobStore:
 
     def succeed(self, job_id: str, images: list[dict], total_steps: int) -> Transition:
         now = time.time()
-        result = self._apply(job_id, (RUNNING,), True, {
-            "state": SUCCEEDED, "finished_at": now, "images": images,
-            "progress": {"step": total_steps, "total": total_steps},
-        })
+        result = self._apply(
+            job_id,
+            (RUNNING,),
+            True,
+            {
+                "state": SUCCEEDED,
+                "finished_at": now,
+                "images": images,
+                "progress": {"step": total_steps, "total": total_steps},
+            },
+        )
         if result.applied:
             job = self.get(job_id)
             self._add_recent(job, images, now)
         return result
 
     def fail(self, job_id: str, code: str, message: str) -> Transition:
-        return self._apply(job_id, (QUEUED, RUNNING), True, {
-            "state": FAILED, "finished_at": time.time(), "error": {"code": code, "message": message},
-        })
+        return self._apply(
+            job_id,
+            (QUEUED, RUNNING),
+            True,
+            {
+                "state": FAILED,
+                "finished_at": time.time(),
+                "error": {"code": code, "message": message},
+            },
+        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -168,8 +209,13 @@ class JobStore:
         key = RECENT_PREFIX + job["owner"]
         pipe = self.redis.pipeline()
         for index, image in enumerate(images):
-            entry = {"task_id": job["id"], "model": job["model"], "prompt": job["params"].get("prompt"),
-                     "created_at": now, **image}
+            entry = {
+                "task_id": job["id"],
+                "model": job["model"],
+                "prompt": job["params"].get("prompt"),
+                "created_at": now,
+                **image,
+            }
             # Later images of a job sort after earlier ones at the same instant.
             pipe.zadd(key, {json.dumps(entry, sort_keys=True): now + index * 1e-6})
         pipe.zremrangebyrank(key, 0, -self.recent_keep - 1)

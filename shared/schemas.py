@@ -128,8 +128,12 @@ def _validators(spec: dict) -> list:
     lo, hi = spec.get("minimum"), spec.get("maximum")
     if spec.get("exclusive_minimum") is not None:
         checks.append(
-            validate.Range(min=spec["exclusive_minimum"], max=hi, min_inclusive=False,
-                           error="must be greater than {min} and at most {max}")
+            validate.Range(
+                min=spec["exclusive_minimum"],
+                max=hi,
+                min_inclusive=False,
+                error="must be greater than {min} and at most {max}",
+            )
         )
     elif lo is not None or hi is not None:
         checks.append(validate.Range(min=lo, max=hi, error="must be between {min} and {max}"))
@@ -137,8 +141,9 @@ def _validators(spec: dict) -> list:
         checks.append(MultipleOf(spec["multiple_of"]))
     if spec.get("min_length") or spec.get("max_length"):
         checks.append(
-            validate.Length(min=spec.get("min_length"), max=spec.get("max_length"),
-                            error="must be {min} to {max} characters long")
+            validate.Length(
+                min=spec.get("min_length"), max=spec.get("max_length"), error="must be {min} to {max} characters long"
+            )
         )
     if spec.get("required") and spec["type"] == "string":
         checks.append(NotBlank())

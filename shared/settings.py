@@ -54,7 +54,7 @@ class Settings:
     heartbeat_s: float = 10.0
 
     @classmethod
-    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
         """Build settings from environment variables named like the fields, upper-cased."""
         env = os.environ if environ is None else environ
         values: dict = {}

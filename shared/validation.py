@@ -123,8 +123,7 @@ class RequestValidator:
         if "strength" in data and int(data["steps"] * data["strength"]) < 1:
             name = used_names.get("strength", "strength")
             errors[name] = (
-                f"{name} x steps must be at least 1 (got {data['strength']} x {data['steps']}); "
-                "raise one of them"
+                f"{name} x steps must be at least 1 (got {data['strength']} x {data['steps']}); raise one of them"
             )
         if data["seed"] + data["n_samples"] * data["n_iter"] - 1 > MAX_SEED:
             errors["seed"] = "seed + number of images must stay below 2^64"

@@ -69,8 +69,11 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
         return txt2img_cls.from_pretrained(str(path), local_files_only=True, **common)
     if REPO_ID.match(source):
         return txt2img_cls.from_pretrained(
-            source, cache_dir=str(Path(settings.model_cache_dir) / "hf"), local_files_only=settings.hf_offline,
-            use_safetensors=True, **common,
+            source,
+            cache_dir=str(Path(settings.model_cache_dir) / "hf"),
+            local_files_only=settings.hf_offline,
+            use_safetensors=True,
+            **common,
         )
     raise ModelUnavailable(f"model '{spec.name}': source '{source}' is not a folder, file or repo id")
 

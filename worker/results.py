@@ -56,10 +56,12 @@ def store_results(storage, job_id: str, params: dict, images: list[tuple[Image.I
     if not params.get("skip_grid", True) and len(images) > 1:
         grid = make_grid([image for image, _ in images], params.get("n_rows") or params["n_samples"])
         key = image_key(folder, job_id, "grid", ext)
-        storage.put(key, encode_image(grid, fmt, parameters_text(params, images[0][1], params["model"])),
-                    CONTENT_TYPES[fmt])
-        entries.append({"key": key, "seed": images[0][1], "width": grid.width, "height": grid.height,
-                        "format": ext, "grid": True})
+        storage.put(
+            key, encode_image(grid, fmt, parameters_text(params, images[0][1], params["model"])), CONTENT_TYPES[fmt]
+        )
+        entries.append(
+            {"key": key, "seed": images[0][1], "width": grid.width, "height": grid.height, "format": ext, "grid": True}
+        )
     metadata = {"job_id": job_id, "finished_at": time.time(), "params": params, "images": entries}
     storage.put(metadata_key(folder, job_id), json.dumps(metadata, indent=2).encode(), "application/json")
     return entries

@@ -40,13 +40,19 @@ class JobRunner:
                 self.jobs.add_warnings(job_id, result.warnings)
             entries = self._store(job_id, params, result.images)
         except SoftTimeLimitExceeded:
-            return self._fail(job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images"))
+            return self._fail(
+                job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images")
+            )
         except JobError as exc:
             return self._fail(job_id, exc)
         except Exception as exc:  # noqa: BLE001 - the job record must say what happened
             log.exception("job %s failed unexpectedly", job_id)
-            return self._fail(job_id, JobError(f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged",
-                                               code="internal_error"))
+            return self._fail(
+                job_id,
+                JobError(
+                    f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged", code="internal_error"
+                ),
+            )
         self.jobs.succeed(job_id, entries, result.total_steps)
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"

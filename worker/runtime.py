@@ -17,16 +17,15 @@ log = logging.getLogger(__name__)
 
 class WorkerRuntime:
     def __init__(self, settings: Settings, worker_name: str | None = None):
+        import diffusers
         import torch
+        import transformers
 
         from worker.cache import ModelCache
         from worker.devices import dtype_for, resolve_device
         from worker.generator import Generator
         from worker.loading import load_model
         from worker.runner import JobRunner
-
-        import diffusers
-        import transformers
 
         # Progress bars would fill the worker log; progress goes to the job record instead.
         diffusers.utils.logging.disable_progress_bar()
@@ -37,12 +36,15 @@ class WorkerRuntime:
         self.device = resolve_device(settings.device)
         dtype = dtype_for(self.device)
         self.catalog = ModelCatalog.load(settings.models_file)
-        self.jobs = JobStore(redis_client(settings.redis_url, settings.redis_timeout_s), settings.job_ttl_s,
-                             settings.recent_keep)
+        self.jobs = JobStore(
+            redis_client(settings.redis_url, settings.redis_timeout_s), settings.job_ttl_s, settings.recent_keep
+        )
         self.storage = make_storage(settings)
-        self.cache = ModelCache(settings.model_cache_size,
-                                lambda spec: load_model(spec, settings, self.device, dtype),
-                                on_evict=self._release_memory)
+        self.cache = ModelCache(
+            settings.model_cache_size,
+            lambda spec: load_model(spec, settings, self.device, dtype),
+            on_evict=self._release_memory,
+        )
         self.generator = Generator(self.catalog, self.cache)
         self.runner = JobRunner(self.jobs, self.storage, self.generator, worker_name or socket.gethostname())
         log.info("worker runtime ready on %s", self.device)

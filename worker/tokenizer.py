@@ -15,9 +15,7 @@ VOCAB_SIZE = 49408
 def _bytes_to_unicode() -> dict[int, str]:
     """The byte -> printable character table of GPT-2/CLIP BPE."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     chars = printable[:]
     extra = 0
@@ -35,8 +33,7 @@ def _vocab_path() -> Path:
         dist = importlib.metadata.distribution("open_clip_torch")
     except importlib.metadata.PackageNotFoundError as exc:
         raise RuntimeError(
-            "the CLIP vocabulary comes from the open-clip-torch wheel: "
-            "pip install --no-deps open-clip-torch==3.3.0"
+            "the CLIP vocabulary comes from the open-clip-torch wheel: pip install --no-deps open-clip-torch==3.3.0"
         ) from exc
     return Path(dist.locate_file(VOCAB_FILE))
 

@@ -57,12 +57,14 @@ def _accept(kind: str):
         job = _wait(svc, job_id, svc.settings.sync_timeout_s)
         if job["state"] in TERMINAL:
             return status_response(svc, job)
-    response = jsonify({
-        "task_id": job_id,
-        "state": "queued",
-        "status_url": url_for("jobs.status", task_id=job_id, _external=True),
-        "warnings": validated.warnings,
-    })
+    response = jsonify(
+        {
+            "task_id": job_id,
+            "state": "queued",
+            "status_url": url_for("jobs.status", task_id=job_id, _external=True),
+            "warnings": validated.warnings,
+        }
+    )
     response.status_code = 202
     response.headers["Location"] = url_for("jobs.status", task_id=job_id)
     return response

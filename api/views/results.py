@@ -56,6 +56,10 @@ def _limit(raw: str | None) -> int:
     if raw is None:
         return RECENT_DEFAULT
     if not raw.isdigit() or not 1 <= int(raw) <= RECENT_MAX:
-        raise ApiError(400, "invalid_request", f"limit must be a whole number from 1 to {RECENT_MAX}",
-                       fields={"limit": f"must be 1 to {RECENT_MAX}"})
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"limit must be a whole number from 1 to {RECENT_MAX}",
+            fields={"limit": f"must be 1 to {RECENT_MAX}"},
+        )
     return int(raw)

@@ -22,13 +22,15 @@ def health():
         active = svc.jobs.active_count()
     except RedisError:
         return jsonify({"status": "unavailable", "redis": False, "workers": []}), 503
-    return jsonify({
-        "status": "ok" if workers else "degraded",
-        "redis": True,
-        "workers": [{k: w.get(k) for k in ("name", "models", "device", "seen_at", "state")} for w in workers],
-        "unfinished_jobs": active,
-        "max_queue": svc.settings.max_queue,
-    })
+    return jsonify(
+        {
+            "status": "ok" if workers else "degraded",
+            "redis": True,
+            "workers": [{k: w.get(k) for k in ("name", "models", "device", "seen_at", "state")} for w in workers],
+            "unfinished_jobs": active,
+            "max_queue": svc.settings.max_queue,
+        }
+    )
 
 
 @bp.get("/models")
@@ -36,7 +38,9 @@ def models():
     """The configured models, the default, and their aliases and defaults."""
     svc = services()
     authenticate(svc.keyring)
-    return jsonify({
-        "default": svc.catalog.default.name,
-        "models": [spec.public() for spec in svc.catalog.models.values()],
-    })
+    return jsonify(
+        {
+            "default": svc.catalog.default.name,
+            "models": [spec.public() for spec in svc.catalog.models.values()],
+        }
+    )

@@ -37,8 +37,7 @@ def stack_settings(redis_server, tmp_path_factory, model_cache_dir):
 
 @pytest.fixture(scope="session")
 def worker(stack_settings, redis_server, tmp_path_factory):
-    proc = Worker(stack_settings, tmp_path_factory.mktemp("logs") / "worker.log",
-                  WORKER_MODELS="tiny").start()
+    proc = Worker(stack_settings, tmp_path_factory.mktemp("logs") / "worker.log", WORKER_MODELS="tiny").start()
     proc.wait_ready(redis_server.client())
     yield proc
     proc.stop()

@@ -52,13 +52,26 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-             "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         for _ in range(100):
@@ -80,16 +93,18 @@ class RedisServer:
 
 def worker_env(settings, **extra) -> dict:
     env = dict(os.environ)
-    env.update({
-        "REDIS_URL": settings.redis_url,
-        "OUTPUT_DIR": settings.output_dir,
-        "MODEL_CACHE_DIR": settings.model_cache_dir,
-        "MODELS_FILE": settings.models_file,
-        "TORCH_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "HEARTBEAT_S": "1",
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "REDIS_URL": settings.redis_url,
+            "OUTPUT_DIR": settings.output_dir,
+            "MODEL_CACHE_DIR": settings.model_cache_dir,
+            "MODELS_FILE": settings.models_file,
+            "TORCH_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "HEARTBEAT_S": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -104,13 +119,31 @@ class Worker:
         self.env = worker_env(settings, **extra_env)
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_entry", "worker", "--pool", "prefork",
-             "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"{self.name}@%h", "--without-gossip",
-             "--without-mingle"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_entry",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -146,7 +179,7 @@ class ApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         self.thread.start()
         return self
 

@@ -61,7 +61,9 @@ def queue_state(redis_server) -> tuple[int, int]:
     return client.scard("jobs:active"), sum(client.llen(k) for k in client.scan_iter("model.*"))
 
 
-@pytest.mark.parametrize(("path", "body", "status", "named"), CASES, ids=[f"{c[0]}:{c[3]}:{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "named"), CASES, ids=[f"{c[0]}:{c[3]}:{i}" for i, c in enumerate(CASES)]
+)
 def test_bad_field_is_named_and_nothing_enqueued(api, redis_server, path, body, status, named):
     before = queue_state(redis_server)
     answer = requests.post(api.url + path, json=body, headers=HEADERS, timeout=10)
@@ -97,8 +99,9 @@ def test_bad_body(api, redis_server, label, raw, ctype, status, code):
 def test_body_over_the_limit_is_413(make_api):
     small = make_api(max_content_length=1024)
     body = json.dumps({"prompt": "x" * 4096})
-    answer = requests.post(small.url + "/generate", data=body, headers={**HEADERS, "Content-Type": "application/json"},
-                           timeout=10)
+    answer = requests.post(
+        small.url + "/generate", data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=10
+    )
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"
 

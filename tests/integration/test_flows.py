@@ -59,8 +59,9 @@ def test_same_seed_same_pixels_and_seeds_per_image(client):
 
 
 def test_return_base64_and_jpeg(client):
-    job = client.wait(client.post("/generate", {"prompt": "x", "format": "jpg", "return_base64": True, **SMALL})
-                      .json()["task_id"])
+    job = client.wait(
+        client.post("/generate", {"prompt": "x", "format": "jpg", "return_base64": True, **SMALL}).json()["task_id"]
+    )
     raw = base64.b64decode(job["images"][0]["base64"])
     assert Image.open(io.BytesIO(raw)).format == "JPEG"
     assert "Steps: 4" in read_parameters(raw)
@@ -69,8 +70,15 @@ def test_return_base64_and_jpeg(client):
 
 
 def test_img2img_with_seed001_image(client):
-    body = {"prompt": "a dragon", "init_img": png_b64(DATA / "seed001-24x24.png"), "denoising_strength": 0.5,
-            "W": 64, "H": 64, "ddim_steps": 8, "seed": 3}
+    body = {
+        "prompt": "a dragon",
+        "init_img": png_b64(DATA / "seed001-24x24.png"),
+        "denoising_strength": 0.5,
+        "W": 64,
+        "H": 64,
+        "ddim_steps": 8,
+        "seed": 3,
+    }
     accepted = client.post("/img2img", body)
     assert accepted.status_code == 202, accepted.text
     job = client.wait(accepted.json()["task_id"])

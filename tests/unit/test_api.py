@@ -82,7 +82,9 @@ def test_401_before_anything_else(client, celery):
 
 def test_status_of_unknown_task(client):
     answer = client.get("/status/00000000-0000-4000-8000-000000000000", headers=AUTH)
-    assert answer.status_code == 404 and answer.json == {"error": {"code": "not_found", "message": "no task with this id"}}
+    assert answer.status_code == 404 and answer.json == {
+        "error": {"code": "not_found", "message": "no task with this id"}
+    }
 
 
 def test_health_without_workers_is_degraded(client):
@@ -102,7 +104,10 @@ def test_busy_at_max_queue(settings, celery):
     assert client.post("/generate", json={"prompt": "x"}, headers=AUTH).status_code == 202
     busy = client.post("/generate", json={"prompt": "x"}, headers=AUTH)
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "10"
-    assert busy.json["error"] == {"code": "busy", "message": "system is busy: too many unfinished jobs; try again later"}
+    assert busy.json["error"] == {
+        "code": "busy",
+        "message": "system is busy: too many unfinished jobs; try again later",
+    }
     assert len(celery.sent) == 1
 
 

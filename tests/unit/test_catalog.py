@@ -11,8 +11,14 @@ from shared.settings import PROJECT_ROOT
 def test_shipped_catalog():
     catalog = ModelCatalog.load(PROJECT_ROOT / "models.yaml")
     assert catalog.default.name == "tiny" and catalog.default.source == "builtin:tiny"
-    for alias, name in (("sd14", "sd14"), ("sd1.4", "sd14"), ("sd21", "sd21"), ("sd2.1", "sd21"),
-                        ("sd21v", "sd21v"), ("sd2.1v", "sd21v")):
+    for alias, name in (
+        ("sd14", "sd14"),
+        ("sd1.4", "sd14"),
+        ("sd21", "sd21"),
+        ("sd2.1", "sd21"),
+        ("sd21v", "sd21v"),
+        ("sd2.1v", "sd21v"),
+    ):
         assert catalog.resolve(alias).name == name
     assert catalog.resolve("sd21v").prediction_type == "v_prediction"
     assert catalog.resolve("missing") is None

@@ -18,8 +18,16 @@ def store():
 
 
 def create(store, job_id="j1", max_active=10, owner="o1"):
-    return store.create(job_id, owner=owner, kind="generate", model="tiny", params={"steps": 5, "prompt": "p"},
-                        warnings=["w"], queue="model.tiny", max_active=max_active)
+    return store.create(
+        job_id,
+        owner=owner,
+        kind="generate",
+        model="tiny",
+        params={"steps": 5, "prompt": "p"},
+        warnings=["w"],
+        queue="model.tiny",
+        max_active=max_active,
+    )
 
 
 def test_create_records_a_queued_job_with_ttl(store):

@@ -12,9 +12,22 @@ from shared.storage import LocalStorage
 from worker.results import parameters_text, store_results
 
 JOB = "0b7f3c1e-8d2a-4f4e-9a51-6f0d7b2c9e11"
-PARAMS = {"model": "tiny", "prompt": "a cat", "negative_prompt": "dog", "steps": 20, "guidance_scale": 7.5,
-          "width": 8, "height": 8, "seed": 42, "sampler": "k_euler_a", "format": "png", "n_samples": 2,
-          "n_iter": 1, "skip_grid": True, "n_rows": 0}
+PARAMS = {
+    "model": "tiny",
+    "prompt": "a cat",
+    "negative_prompt": "dog",
+    "steps": 20,
+    "guidance_scale": 7.5,
+    "width": 8,
+    "height": 8,
+    "seed": 42,
+    "sampler": "k_euler_a",
+    "format": "png",
+    "n_samples": 2,
+    "n_iter": 1,
+    "skip_grid": True,
+    "n_rows": 0,
+}
 
 
 def images(n=2):
@@ -23,8 +36,9 @@ def images(n=2):
 
 def test_parameters_text_is_a1111_format():
     text = parameters_text(PARAMS, 43, "tiny")
-    assert text == ("a cat\nNegative prompt: dog\n"
-                    "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 43, Size: 8x8, Model: tiny")
+    assert text == (
+        "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 43, Size: 8x8, Model: tiny"
+    )
 
 
 def test_png_jpg_webp_carry_parameters(tmp_path):
@@ -40,8 +54,11 @@ def test_layout_metadata_and_grid(tmp_path):
     storage = LocalStorage(tmp_path)
     params = {**PARAMS, "skip_grid": False, "user_id": "u1", "thread_id": "t1"}
     entries = store_results(storage, JOB, params, images(2))
-    assert [e["key"] for e in entries] == [f"u1/t1/data/{JOB}-0.png", f"u1/t1/data/{JOB}-1.png",
-                                           f"u1/t1/data/{JOB}-grid.png"]
+    assert [e["key"] for e in entries] == [
+        f"u1/t1/data/{JOB}-0.png",
+        f"u1/t1/data/{JOB}-1.png",
+        f"u1/t1/data/{JOB}-grid.png",
+    ]
     assert [e["seed"] for e in entries[:2]] == [42, 43]
     grid = Image.open(io.BytesIO(storage.get(entries[2]["key"])))
     assert grid.size == (16, 8)  # n_rows 0: n_samples images per row

@@ -15,8 +15,20 @@ from worker.errors import ModelUnavailable
 from worker.generator import Generated
 from worker.runner import JobRunner
 
-PARAMS = {"model": "tiny", "prompt": "p", "negative_prompt": "", "steps": 2, "guidance_scale": 7.5, "width": 8,
-          "height": 8, "seed": 1, "sampler": "ddim", "format": "png", "n_samples": 1, "n_iter": 1}
+PARAMS = {
+    "model": "tiny",
+    "prompt": "p",
+    "negative_prompt": "",
+    "steps": 2,
+    "guidance_scale": 7.5,
+    "width": 8,
+    "height": 8,
+    "seed": 1,
+    "sampler": "ddim",
+    "format": "png",
+    "n_samples": 1,
+    "n_iter": 1,
+}
 
 
 class StandInGenerator:
@@ -45,8 +57,7 @@ class FailingStorage(LocalStorage):
 @pytest.fixture
 def jobs():
     store = JobStore(fakeredis.FakeRedis(decode_responses=True))
-    store.create("j1", owner="o", kind="generate", model="tiny", params=PARAMS, warnings=[], queue="q",
-                 max_active=10)
+    store.create("j1", owner="o", kind="generate", model="tiny", params=PARAMS, warnings=[], queue="q", max_active=10)
     return store
 
 

@@ -35,8 +35,19 @@ def test_missing_key_is_keyerror(tmp_path):
         LocalStorage(tmp_path).get(f"cache/data/{JOB}.json")
 
 
-@pytest.mark.parametrize("key", ["../x.png", "/etc/passwd", "cache/../../x.png", "cache/data/a.py", "a.png",
-                                 "cache/data/" + "a" * 100 + ".png", "cache//x.png", "cache/data/x.png\x00"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../x.png",
+        "/etc/passwd",
+        "cache/../../x.png",
+        "cache/data/a.py",
+        "a.png",
+        "cache/data/" + "a" * 100 + ".png",
+        "cache//x.png",
+        "cache/data/x.png\x00",
+    ],
+)
 def test_bad_keys_are_refused(tmp_path, key):
     with pytest.raises(StorageError):
         LocalStorage(tmp_path).put(key, b"x")

@@ -11,8 +11,20 @@ from PIL import Image
 from worker.errors import ModelUnavailable
 from worker.generator import image_seeds
 
-BASE = {"model": "tiny", "prompt": "a red dragon", "negative_prompt": "", "steps": 3, "guidance_scale": 7.5,
-        "width": 64, "height": 64, "n_samples": 1, "n_iter": 1, "seed": 5, "sampler": "ddim", "ddim_eta": 0.0}
+BASE = {
+    "model": "tiny",
+    "prompt": "a red dragon",
+    "negative_prompt": "",
+    "steps": 3,
+    "guidance_scale": 7.5,
+    "width": 64,
+    "height": 64,
+    "n_samples": 1,
+    "n_iter": 1,
+    "seed": 5,
+    "sampler": "ddim",
+    "ddim_eta": 0.0,
+}
 
 
 def run(generator, progress=None, init=None, **changes):
@@ -71,8 +83,7 @@ def test_progress_is_reported_every_step(generator):
 def test_img2img_runs_strength_times_steps(generator):
     seen = []
     init = Image.new("RGB", (24, 24), "blue")
-    result = run(generator, progress=lambda s, t: seen.append(s), init=init, steps=8, strength=0.5, width=64,
-                 height=64)
+    result = run(generator, progress=lambda s, t: seen.append(s), init=init, steps=8, strength=0.5, width=64, height=64)
     assert result.images[0][0].size == (64, 64)
     assert seen[-1] == 4 and result.total_steps == 4
 

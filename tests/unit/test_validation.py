@@ -57,8 +57,13 @@ def test_defaults_come_from_template_then_model():
 
 @pytest.mark.parametrize(
     ("alias", "canonical", "value"),
-    [("ddim_steps", "steps", 12), ("scale", "guidance_scale", 3.0), ("H", "height", 128), ("W", "width", 192),
-     ("ckpt", "model", "tiny")],
+    [
+        ("ddim_steps", "steps", 12),
+        ("scale", "guidance_scale", 3.0),
+        ("H", "height", 128),
+        ("W", "width", 192),
+        ("ckpt", "model", "tiny"),
+    ],
 )
 def test_seed001_names_are_aliases(alias, canonical, value):
     assert validator().validate({"prompt": "x", alias: value}).params[canonical] == value
@@ -108,18 +113,60 @@ def test_seed_range_edges():
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("prompt", ""), ("prompt", "  \n"), ("prompt", 5), ("prompt", None), ("prompt", "x" * 4001),
-        ("prompt", "\ud800"), ("negative_prompt", None), ("negative_prompt", ["a"]),
-        ("width", 0), ("width", -8), ("width", 100000), ("width", 500), ("width", 512.5), ("width", "512"),
-        ("width", True), ("height", 2056), ("steps", 0), ("steps", -1), ("steps", 10**9), ("steps", 1.0),
-        ("guidance_scale", float("nan")), ("guidance_scale", float("inf")), ("guidance_scale", "7"),
-        ("guidance_scale", 51), ("guidance_scale", False), ("n_samples", 0), ("n_samples", 9), ("n_iter", 0),
-        ("n_iter", 1000), ("seed", -1), ("seed", 2**64), ("seed", "42"), ("seed", 4.2), ("sampler", "magic"),
-        ("format", "gif"), ("format", "PNG"), ("ddim_eta", -0.1), ("ddim_eta", 2), ("skip_grid", "false"),
-        ("skip_grid", 0), ("return_base64", 1), ("synchronous_request", "yes"), ("fixed_code", None),
-        ("n_rows", -1), ("user_id", "../x"), ("user_id", "a" * 65), ("thread_id", "a b"), ("model", 5),
-        ("model", "../x.ckpt"), ("model", "x/y"), ("model", "unknown-model"), ("api_key", 5),
-        ("output_dir", "/tmp"), ("filename", "x.png"),
+        ("prompt", ""),
+        ("prompt", "  \n"),
+        ("prompt", 5),
+        ("prompt", None),
+        ("prompt", "x" * 4001),
+        ("prompt", "\ud800"),
+        ("negative_prompt", None),
+        ("negative_prompt", ["a"]),
+        ("width", 0),
+        ("width", -8),
+        ("width", 100000),
+        ("width", 500),
+        ("width", 512.5),
+        ("width", "512"),
+        ("width", True),
+        ("height", 2056),
+        ("steps", 0),
+        ("steps", -1),
+        ("steps", 10**9),
+        ("steps", 1.0),
+        ("guidance_scale", float("nan")),
+        ("guidance_scale", float("inf")),
+        ("guidance_scale", "7"),
+        ("guidance_scale", 51),
+        ("guidance_scale", False),
+        ("n_samples", 0),
+        ("n_samples", 9),
+        ("n_iter", 0),
+        ("n_iter", 1000),
+        ("seed", -1),
+        ("seed", 2**64),
+        ("seed", "42"),
+        ("seed", 4.2),
+        ("sampler", "magic"),
+        ("format", "gif"),
+        ("format", "PNG"),
+        ("ddim_eta", -0.1),
+        ("ddim_eta", 2),
+        ("skip_grid", "false"),
+        ("skip_grid", 0),
+        ("return_base64", 1),
+        ("synchronous_request", "yes"),
+        ("fixed_code", None),
+        ("n_rows", -1),
+        ("user_id", "../x"),
+        ("user_id", "a" * 65),
+        ("thread_id", "a b"),
+        ("model", 5),
+        ("model", "../x.ckpt"),
+        ("model", "x/y"),
+        ("model", "unknown-model"),
+        ("api_key", 5),
+        ("output_dir", "/tmp"),
+        ("filename", "x.png"),
     ],
 )
 def test_bad_generate_fields_are_named(field, value):
@@ -136,8 +183,17 @@ def test_alias_and_name_together_is_refused():
     assert "given twice" in errors_of({"prompt": "x", "steps": 10, "ddim_steps": 10})["ddim_steps"]
 
 
-@pytest.mark.parametrize(("field", "value"), [("strength", 0), ("strength", 1.01), ("strength", -0.5),
-                                              ("noise_multiplier", 3), ("upscale", "no"), ("init_img", 5)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("strength", 0),
+        ("strength", 1.01),
+        ("strength", -0.5),
+        ("noise_multiplier", 3),
+        ("upscale", "no"),
+        ("init_img", 5),
+    ],
+)
 def test_bad_img2img_fields(field, value):
     body = {"prompt": "x", "init_img": b64(Image.new("RGB", (8, 8))), field: value}
     assert field in errors_of(body, "img2img")
@@ -149,8 +205,13 @@ def test_strength_times_steps_must_give_a_step():
 
 
 def test_not_yet_applied_fields_warn():
-    body = {"prompt": "x", "init_img": b64(Image.new("RGB", (8, 8))), "upscale": True, "noise_multiplier": 1.5,
-            "skip_save": True}
+    body = {
+        "prompt": "x",
+        "init_img": b64(Image.new("RGB", (8, 8))),
+        "upscale": True,
+        "noise_multiplier": 1.5,
+        "skip_save": True,
+    }
     warnings = " ".join(validator("img2img").validate(body).warnings)
     assert "'upscale' is accepted but not applied yet" in warnings
     assert "'noise_multiplier'" in warnings and "'skip_save' was ignored" in warnings
