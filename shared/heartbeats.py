@@ -1,4 +1,8 @@
-"""Worker heartbeats in Redis, so the API can say which workers are alive and what they serve."""
+"""Worker heartbeats in Redis, so the API can say which workers are alive and what they serve.
+
+A heartbeat is a hash with a TTL: the worker's main process refreshes it, and its pool child
+adds what only it knows (the device it resolved) without overwriting the rest.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,13 @@ PREFIX = "worker:"
 
 
 def beat(client, name: str, info: dict, ttl_s: float) -> None:
-    """Record that worker `name` is alive for the next `ttl_s` seconds."""
-    client.set(PREFIX + name, json.dumps({**info, "name": name, "seen_at": time.time()}), ex=max(1, int(ttl_s)))
+    """Record `info` for worker `name` and keep it alive for the next `ttl_s` seconds."""
+    key = PREFIX + name
+    fields = {k: json.dumps(v) for k, v in {**info, "name": name, "seen_at": time.time()}.items()}
+    pipe = client.pipeline()
+    pipe.hset(key, mapping=fields)
+    pipe.expire(key, max(1, int(ttl_s)))
+    pipe.execute()
 
 
 def forget(client, name: str) -> None:
@@ -19,7 +28,9 @@ def forget(client, name: str) -> None:
 
 def alive(client) -> list[dict]:
     """Workers whose heartbeat has not expired."""
-    keys = sorted(client.scan_iter(match=PREFIX + "*", count=100))
-    if not keys:
-        return []
-    return [json.loads(v) for v in client.mget(keys) if v]
+    workers = []
+    for key in sorted(client.scan_iter(match=PREFIX + "*", count=100)):
+        raw = client.hgetall(key)
+        if raw:
+            workers.append({k: json.loads(v) for k, v in raw.items()})
+    return workers

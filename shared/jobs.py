@@ -43,6 +43,14 @@ return 'ok'
 """
 
 
+def total_steps(params: dict) -> int:
+    """Denoising steps a job runs: img2img skips the first (1 - strength) of each schedule."""
+    steps = int(params.get("steps") or 0)
+    if "strength" in params:
+        steps = min(int(steps * params["strength"]), steps)
+    return steps * int(params.get("n_iter") or 1)
+
+
 def job_key(job_id: str) -> str:
     return f"job:{job_id}"
 
@@ -99,7 +107,7 @@ class JobStore:
             "queue": queue,
             "params": params,
             "warnings": warnings,
-            "progress": {"step": 0, "total": params.get("steps", 0)},
+            "progress": {"step": 0, "total": total_steps(params)},
             "images": [],
             "error": None,
             "created_at": now,

@@ -41,11 +41,11 @@ def create_worker_app(settings: Settings | None = None):
     app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
     identity = {"name": f"pid-{os.getpid()}"}
     register_tasks(app, settings, lambda: identity["name"])
-    _heartbeat_on_start(settings, models, identity)
+    _connect_signals(settings, models, identity)
     return app
 
 
-def _heartbeat_on_start(settings: Settings, models: list[str], identity: dict) -> None:
+def _connect_signals(settings: Settings, models: list[str], identity: dict) -> None:
     stop = threading.Event()
 
     @signals.celeryd_after_setup.connect(weak=False)
@@ -55,7 +55,8 @@ def _heartbeat_on_start(settings: Settings, models: list[str], identity: dict) -
     @signals.worker_ready.connect(weak=False)
     def _start(**_kwargs):
         client = redis_client(settings.redis_url, settings.redis_timeout_s)
-        info = {"models": models, "device": settings.device, "pid": os.getpid(), "state": "ready"}
+        # "device" itself is reported by the pool child once it has resolved DEVICE=auto.
+        info = {"models": models, "device_setting": settings.device, "pid": os.getpid(), "state": "ready"}
 
         def loop():
             while not stop.is_set():
@@ -66,6 +67,16 @@ def _heartbeat_on_start(settings: Settings, models: list[str], identity: dict) -
                 stop.wait(settings.heartbeat_s)
 
         threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _prepare_child(**_kwargs):
+        # Build the runtime (torch, device, clients) right after the fork, not on the first job.
+        from worker.runtime import get_runtime
+
+        try:
+            get_runtime(settings, identity["name"])
+        except Exception:  # noqa: BLE001 - the first task builds it again and reports any error
+            log.exception("could not prepare the worker runtime")
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop(**_kwargs):

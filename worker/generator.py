@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from shared.catalog import ModelCatalog
+from shared.jobs import total_steps
 from worker.errors import InvalidInput, ModelUnavailable, OutOfMemory
 from worker.samplers import make_scheduler, sampler_spec
 
@@ -21,13 +22,6 @@ class Generated:
 def image_seeds(seed: int, count: int, fixed: bool) -> list[int]:
     """Seeds of a job's images: seed, seed+1, ... (or all the same with fixed_code)."""
     return [seed] * count if fixed else [seed + i for i in range(count)]
-
-
-def denoising_steps(params: dict) -> int:
-    """Steps one batch really runs (img2img skips the first (1 - strength) of the schedule)."""
-    if "strength" in params:
-        return min(int(params["steps"] * params["strength"]), params["steps"])
-    return params["steps"]
 
 
 class Generator:
@@ -58,8 +52,8 @@ class Generator:
         job_pipe.set_progress_bar_config(disable=True)
         n_samples, n_iter = params["n_samples"], params["n_iter"]
         seeds = image_seeds(params["seed"], n_samples * n_iter, params.get("fixed_code", False))
-        per_batch = denoising_steps(params)
-        total = per_batch * n_iter
+        total = total_steps(params)
+        per_batch = total // n_iter
         common = {
             "num_inference_steps": params["steps"],
             "guidance_scale": params["guidance_scale"],

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 
+from shared import heartbeats
 from shared.catalog import ModelCatalog
 from shared.jobs import JobStore, redis_client
 from shared.settings import Settings
@@ -46,7 +47,9 @@ class WorkerRuntime:
             on_evict=self._release_memory,
         )
         self.generator = Generator(self.catalog, self.cache)
-        self.runner = JobRunner(self.jobs, self.storage, self.generator, worker_name or socket.gethostname())
+        self.name = worker_name or socket.gethostname()
+        self.runner = JobRunner(self.jobs, self.storage, self.generator, self.name)
+        heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)
         log.info("worker runtime ready on %s", self.device)
 
     def _release_memory(self, name: str) -> None:

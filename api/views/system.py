@@ -26,7 +26,10 @@ def health():
         {
             "status": "ok" if workers else "degraded",
             "redis": True,
-            "workers": [{k: w.get(k) for k in ("name", "models", "device", "seen_at", "state")} for w in workers],
+            "workers": [
+                {k: w.get(k) for k in ("name", "models", "device", "device_setting", "seen_at", "state")}
+                for w in workers
+            ],
             "unfinished_jobs": active,
             "max_queue": svc.settings.max_queue,
         }

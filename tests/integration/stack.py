@@ -150,7 +150,9 @@ class Worker:
     def wait_ready(self, client: redis.Redis, timeout: float = 60) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if any(key.startswith(f"worker:{self.name}@") for key in client.scan_iter("worker:*")):
+            keys = [key for key in client.scan_iter(f"worker:{self.name}@*")]
+            # Ready once the main process has announced its queues and the pool child its device.
+            if keys and client.hget(keys[0], "models") and client.hget(keys[0], "device"):
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ import requests
 from PIL import Image
 
 from shared.images import read_parameters
+from shared.settings import Settings
+from tests.conftest import OTHER_KEY, TEST_KEY
 from tests.integration.conftest import Client
+from tests.integration.stack import ApiServer, RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -139,8 +143,6 @@ def test_recent_lists_newest_first_with_working_links(client):
 def test_keys_see_only_their_own_jobs(api, client):
     task_id = client.post("/generate", {"prompt": "mine", **SMALL}).json()["task_id"]
     client.wait(task_id)
-    from tests.conftest import OTHER_KEY
-
     other = Client(api.url, key=OTHER_KEY)
     assert other.get(f"/status/{task_id}").status_code == 404
     assert task_id not in {e["task_id"] for e in other.get("/recent", params={"limit": 100}).json()["images"]}
@@ -162,7 +164,7 @@ def test_unauthorized_requests_get_the_same_401(api):
 def test_health_and_models(api, client):
     health = requests.get(api.url + "/health", timeout=10).json()
     assert health["redis"] is True and health["status"] == "ok"
-    assert any(w["models"] == ["tiny"] for w in health["workers"])
+    assert any(w["models"] == ["tiny"] and w["device"] == "cpu" for w in health["workers"])
     models = client.get("/models").json()
     assert models["default"] == "tiny"
     by_name = {m["name"]: m for m in models["models"]}
@@ -183,11 +185,29 @@ def test_busy_when_queue_is_full(make_api):
     assert int(busy.headers["Retry-After"]) > 0
 
 
+def test_redis_dying_and_returning(tmp_path):
+    """An API already connected to Redis answers 503 fast when it dies, and recovers by itself."""
+    server = RedisServer(tmp_path / "redis").start()
+    api = ApiServer(Settings(redis_url=server.url, api_keys=TEST_KEY, output_dir=str(tmp_path / "out"))).start()
+    try:
+        client = Client(api.url)
+        assert client.post("/generate", {"prompt": "before"}).status_code == 202
+        server.stop()
+        started = time.monotonic()
+        answer = client.post("/generate", {"prompt": "while down"})
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "queue_unavailable"
+        assert time.monotonic() - started < 1.0
+        assert client.get("/health").status_code == 503
+        server.start()
+        assert client.post("/generate", {"prompt": "after"}).status_code == 202
+        # With AOF on, the job queued before the restart is still there.
+        assert server.client().scard("jobs:active") == 2
+    finally:
+        api.stop()
+        server.stop()
+
+
 def test_redis_down_gives_503_fast(make_api, tmp_path):
-    import time
-
-    from tests.integration.stack import free_port
-
     down = Client(make_api(redis_url=f"redis://127.0.0.1:{free_port()}/0").url)
     started = time.monotonic()
     answer = down.post("/generate", {"prompt": "x"})
