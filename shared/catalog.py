@@ -27,6 +27,8 @@ class ModelSpec:
     description: str = ""
     defaults: dict = field(default_factory=dict)
     prediction_type: str = "epsilon"
+    # For single-file checkpoints: a diffusers folder or repo id whose configs describe the model.
+    config: str = ""
     base_dir: str = "."
 
     @property
@@ -112,6 +114,7 @@ def _spec(name: str, entry: dict, base_dir: str) -> ModelSpec:
         description=entry.get("description", ""),
         defaults=defaults,
         prediction_type=entry.get("prediction_type", "epsilon"),
+        config=str(entry.get("config") or ""),
         base_dir=base_dir,
     )
 

@@ -40,6 +40,17 @@ def _source_path(spec: ModelSpec) -> Path:
     return path if path.is_absolute() else Path(spec.base_dir) / path
 
 
+def _single_file(cls, spec: ModelSpec, settings, common: dict):
+    """A one-file checkpoint; its configs come from `config:` or are looked up by diffusers."""
+    extra = {}
+    if spec.config:
+        config = Path(spec.config).expanduser()
+        if not config.is_absolute() and (Path(spec.base_dir) / config).is_dir():
+            config = Path(spec.base_dir) / config
+        extra["config"] = str(config) if config.is_dir() else spec.config
+    return cls.from_single_file(str(_source_path(spec)), local_files_only=settings.hf_offline, **extra, **common)
+
+
 def _load_txt2img(spec: ModelSpec, settings, dtype):
     txt2img_cls, _ = _pipeline_classes(spec.family)
     common = {"dtype": dtype}
@@ -58,12 +69,12 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
                 f"model '{spec.name}' is a pickle checkpoint ({Path(source).name}), which can run code when "
                 "loaded; convert it to .safetensors or set ALLOW_PICKLE_CHECKPOINTS=true on the worker"
             )
-        return txt2img_cls.from_single_file(str(_source_path(spec)), **common)
+        return _single_file(txt2img_cls, spec, settings, common)
     if lowered.endswith(".safetensors"):
         path = _source_path(spec)
         if not path.is_file():
             raise ModelUnavailable(f"model '{spec.name}': checkpoint file {path.name} is missing on this worker")
-        return txt2img_cls.from_single_file(str(path), local_files_only=settings.hf_offline, **common)
+        return _single_file(txt2img_cls, spec, settings, common)
     path = _source_path(spec)
     if path.is_dir():
         return txt2img_cls.from_pretrained(str(path), local_files_only=True, **common)

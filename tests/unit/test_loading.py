@@ -29,6 +29,14 @@ def test_missing_safetensors_file(tmp_path, worker_settings):
         load(ModelSpec("m", "absent.safetensors", base_dir=str(tmp_path)), worker_settings)
 
 
+def test_corrupt_single_file_is_unavailable(tmp_path, worker_settings):
+    (tmp_path / "broken.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")
+    folder = ensure_tiny_checkpoint(worker_settings.model_cache_dir)
+    spec = ModelSpec("b", "broken.safetensors", config=str(folder), base_dir=str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="could not be loaded"):
+        load(spec, worker_settings)
+
+
 def test_corrupt_local_folder_is_unavailable(tmp_path, worker_settings):
     folder = tmp_path / "broken"
     folder.mkdir()
