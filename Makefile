@@ -15,7 +15,10 @@ export API_KEYS_FILE := $(CURDIR)/.local/api-keys.txt
 endif
 endif
 
-.PHONY: help install run api worker test test-unit test-integration lint format clean
+COMPOSE ?= docker compose
+WORKERS ?= 1
+
+.PHONY: help install run api worker test test-unit test-integration lint format clean up up-gpu down logs
 
 help:
 	@echo "make run     - set up .venv and run Redis (reused or local), the API on :$(API_PORT) and one worker"
@@ -23,6 +26,9 @@ help:
 	@echo "make api     - run only the API in the foreground"
 	@echo "make worker  - run only a worker in the foreground"
 	@echo "make lint    - ruff"
+	@echo "make up      - docker compose: Redis, API, WORKERS=N CPU workers (needs API_KEYS)"
+	@echo "make up-gpu  - the same with NVIDIA GPU workers"
+	@echo "make down / make logs"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
@@ -64,6 +70,18 @@ lint: install
 format: install
 	$(BIN)/ruff format api shared worker tests bin/run-local
 	$(BIN)/ruff check --fix api shared worker tests
+
+up:
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.cpu.yml up --build --detach --scale worker=$(WORKERS)
+
+up-gpu:
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.gpu.yml up --build --detach --scale worker=$(WORKERS)
+
+down:
+	$(COMPOSE) -f docker-compose.yml down
+
+logs:
+	$(COMPOSE) -f docker-compose.yml logs --follow --tail 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -22,6 +22,12 @@ class Settings:
     result_backend_url: str = ""
     storage: str = "local"
     output_dir: str = str(PROJECT_ROOT / "outputs")
+    # STORAGE=s3: credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID, ...).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_prefix: str = ""
+    s3_create_bucket: bool = False
     model_cache_dir: str = str(PROJECT_ROOT / "model_cache")
     models_file: str = str(PROJECT_ROOT / "models.yaml")
     templates_dir: str = str(PROJECT_ROOT / "templates")
@@ -40,7 +46,11 @@ class Settings:
     redis_timeout_s: float = 0.5
     # Worker side.
     worker_models: str = ""
+    # Models each worker process loads at start instead of on its first job ("load once, serve many").
+    preload_models: str = ""
     device: str = "auto"
+    # big | medium | little | tiny: how much memory-saving the worker trades for speed (seed 002).
+    machine_size: str = "big"
     model_cache_size: int = 2
     torch_threads: int = 0
     allow_pickle_checkpoints: bool = False
@@ -52,6 +62,10 @@ class Settings:
     visibility_timeout_s: int = 3600
     result_expires_s: int = 24 * 3600
     heartbeat_s: float = 10.0
+    # How long a new pool process may take to start (imports torch, preloads models).
+    worker_start_timeout_s: float = 300.0
+    # On SIGTERM a worker finishes its job for at most this long, then requeues it and exits.
+    worker_soft_shutdown_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> Settings:
@@ -80,4 +94,12 @@ class Settings:
 
     @property
     def worker_model_names(self) -> list[str]:
-        return [m.strip() for m in self.worker_models.split(",") if m.strip()]
+        return _names(self.worker_models)
+
+    @property
+    def preload_model_names(self) -> list[str]:
+        return _names(self.preload_models)
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]

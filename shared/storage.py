@@ -88,7 +88,12 @@ class LocalStorage:
         self._path(key).unlink(missing_ok=True)
 
 
-def make_storage(settings) -> LocalStorage:
+def make_storage(settings):
+    """The storage backend named by STORAGE: a local directory or an S3 bucket."""
     if settings.storage == "local":
         return LocalStorage(settings.output_dir)
-    raise ValueError(f"STORAGE={settings.storage!r} is not supported; use 'local'")
+    if settings.storage == "s3":
+        from shared.s3 import S3Storage
+
+        return S3Storage.from_settings(settings)
+    raise ValueError(f"STORAGE={settings.storage!r} is not supported; use 'local' or 's3'")

@@ -14,6 +14,7 @@ from shared.catalog import ModelCatalog
 from shared.celery_app import make_celery
 from shared.jobs import redis_client
 from shared.settings import Settings
+from worker.memory import profile as memory_profile
 from worker.tasks import register_tasks
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,16 @@ def create_worker_app(settings: Settings | None = None):
     settings = settings or Settings.from_env()
     catalog = ModelCatalog.load(settings.models_file)
     models = served_models(settings, catalog)
+    try:
+        memory_profile(settings.machine_size)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     app = make_celery(settings, name="diffq-worker")
     app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
+    app.conf.worker_proc_alive_timeout = settings.worker_start_timeout_s
+    # Bounded warm shutdown (Celery >= 5.5): with REMAP_SIGTERM=SIGQUIT a SIGTERM waits this long
+    # for the running job, then requeues it; container stop_grace_period must be longer.
+    app.conf.worker_soft_shutdown_timeout = settings.worker_soft_shutdown_s
     identity = {"name": f"pid-{os.getpid()}"}
     register_tasks(app, settings, lambda: identity["name"])
     _connect_signals(settings, models, identity)
@@ -74,7 +83,7 @@ def _connect_signals(settings: Settings, models: list[str], identity: dict) -> N
         from worker.runtime import get_runtime
 
         try:
-            get_runtime(settings, identity["name"])
+            get_runtime(settings, identity["name"]).preload(settings.preload_model_names)
         except Exception:  # noqa: BLE001 - the first task builds it again and reports any error
             log.exception("could not prepare the worker runtime")
 

@@ -37,19 +37,17 @@ class Generator:
         approximation = sampler_spec(params["sampler"]).approximation
         if approximation:
             warnings.append(f"sampler '{params['sampler']}': {approximation}")
-        with self.cache.use(spec.name, spec) as model:
+        with self.cache.use(spec.name, spec) as model, model.lock:
             pipe = model.img2img if init_image is not None else model.txt2img
-            images, total = self._generate(pipe, spec, params, init_image, on_progress)
+            images, total = self._generate(pipe, model.scheduler_config, spec, params, init_image, on_progress)
         return Generated(images, total, warnings)
 
-    def _generate(self, pipe, spec, params, init_image, on_progress):
+    def _generate(self, pipe, scheduler_config, spec, params, init_image, on_progress):
         import torch
 
         prediction = spec.prediction_type if spec.prediction_type != "epsilon" else None
-        scheduler = make_scheduler(params["sampler"], pipe.scheduler.config, prediction)
-        # A pipeline object per job over the shared weights: schedulers are not thread-safe.
-        job_pipe = type(pipe).from_pipe(pipe, scheduler=scheduler)
-        job_pipe.set_progress_bar_config(disable=True)
+        # A fresh scheduler per job (schedulers keep state); the model's lock is held meanwhile.
+        pipe.scheduler = make_scheduler(params["sampler"], scheduler_config, prediction)
         n_samples, n_iter = params["n_samples"], params["n_iter"]
         seeds = image_seeds(params["seed"], n_samples * n_iter, params.get("fixed_code", False))
         total = total_steps(params)
@@ -78,7 +76,7 @@ class Generator:
             # CPU generators: the same seed gives the same starting noise on any device.
             generators = [torch.Generator(device="cpu").manual_seed(s) for s in batch_seeds]
             try:
-                output = job_pipe(
+                output = pipe(
                     prompt=[params["prompt"]] * n_samples,
                     negative_prompt=[params.get("negative_prompt") or ""] * n_samples,
                     generator=generators,

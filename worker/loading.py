@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.catalog import ModelSpec
 from worker.errors import ModelUnavailable
+from worker.memory import place_pipeline
 from worker.tiny import ensure_tiny_checkpoint
 
 log = logging.getLogger(__name__)
@@ -19,12 +21,21 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass
 class LoadedModel:
-    """A model's text-to-image pipeline and, sharing its weights, its image-to-image pipeline."""
+    """A model's text-to-image pipeline and, sharing its weights, its image-to-image pipeline.
+
+    Jobs set their own scheduler on the pipeline before calling it; `lock` makes sure only one
+    job at a time does so.
+    """
 
     spec: ModelSpec
     txt2img: object
     img2img: object
     load_seconds: float
+    memory_options: list[str] = field(default_factory=list)
+    # The checkpoint's own scheduler config: every job's scheduler starts from it, never from
+    # the previous job's (which may carry Karras sigmas or an SDE variant).
+    scheduler_config: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _pipeline_classes(family: str):
@@ -94,8 +105,7 @@ def load_model(spec: ModelSpec, settings, device: str, dtype) -> LoadedModel:
     started = time.perf_counter()
     try:
         txt2img = _load_txt2img(spec, settings, dtype)
-        if device != "cpu":
-            txt2img.to(device)
+        memory_options = place_pipeline(txt2img, settings.machine_size, device)
         txt2img.set_progress_bar_config(disable=True)
         _, img2img_cls = _pipeline_classes(spec.family)
         img2img = img2img_cls.from_pipe(txt2img)
@@ -107,5 +117,11 @@ def load_model(spec: ModelSpec, settings, device: str, dtype) -> LoadedModel:
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise ModelUnavailable(f"model '{spec.name}' could not be loaded: {reason}") from exc
     seconds = time.perf_counter() - started
-    log.info("loaded model %s on %s in %.2fs", spec.name, device, seconds)
-    return LoadedModel(spec, txt2img, img2img, seconds)
+    log.info(
+        "loaded model %s on %s in %.2fs (memory options: %s)",
+        spec.name,
+        device,
+        seconds,
+        ", ".join(memory_options) or "none",
+    )
+    return LoadedModel(spec, txt2img, img2img, seconds, memory_options, dict(txt2img.scheduler.config))

@@ -52,6 +52,22 @@ class WorkerRuntime:
         heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)
         log.info("worker runtime ready on %s", self.device)
 
+    def preload(self, names: list[str]) -> None:
+        """Load models before the first job; one that fails is logged and loads again on demand."""
+        from worker.errors import ModelUnavailable
+
+        for label in names:
+            spec = self.catalog.resolve(label)
+            if spec is None:
+                log.error("PRELOAD_MODELS names '%s', which is not in the catalog", label)
+                continue
+            try:
+                with self.cache.use(spec.name, spec):
+                    pass
+            except ModelUnavailable as exc:
+                log.error("preloading %s failed: %s", spec.name, exc.message)
+        heartbeats.beat(self.jobs.redis, self.name, {"loaded": self.cache.loaded()}, self.settings.heartbeat_s * 3)
+
     def _release_memory(self, name: str) -> None:
         import torch
 

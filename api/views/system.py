@@ -10,6 +10,8 @@ from api.services import services
 from shared import heartbeats
 
 bp = Blueprint("system", __name__)
+# kombu's Redis transport: priority 0 uses the queue name, others append "\x06\x16" + priority.
+PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 @bp.get("/health")
@@ -38,12 +40,35 @@ def health():
 
 @bp.get("/models")
 def models():
-    """The configured models, the default, and their aliases and defaults."""
+    """The configured models with their defaults, queue depth and the workers serving them."""
     svc = services()
     authenticate(svc.keyring)
-    return jsonify(
-        {
-            "default": svc.catalog.default.name,
-            "models": [spec.public() for spec in svc.catalog.models.values()],
-        }
-    )
+    specs = list(svc.catalog.models.values())
+    try:
+        workers = heartbeats.alive(svc.jobs.redis)
+        depths = queue_depths(svc.jobs.redis, [spec.queue for spec in specs])
+    except RedisError:
+        workers, depths = [], {}
+    entries = []
+    for spec in specs:
+        entries.append(
+            {
+                **spec.public(),
+                "queue": spec.queue,
+                "queued": depths.get(spec.queue),
+                "workers": [w["name"] for w in workers if spec.name in (w.get("models") or [])],
+                "loaded_on": [w["name"] for w in workers if spec.name in (w.get("loaded") or [])],
+            }
+        )
+    return jsonify({"default": svc.catalog.default.name, "models": entries})
+
+
+def queue_depths(client, queues: list[str]) -> dict[str, int]:
+    """Messages waiting in each Celery queue (kombu's Redis transport keeps one list per priority)."""
+    pipe = client.pipeline()
+    for queue in queues:
+        for suffix in PRIORITY_SUFFIXES:
+            pipe.llen(queue + suffix)
+    counts = pipe.execute()
+    step = len(PRIORITY_SUFFIXES)
+    return {queue: sum(counts[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}

@@ -10,9 +10,29 @@ import requests
 
 from shared.settings import Settings
 from tests.conftest import OTHER_KEY, TEST_KEY
-from tests.integration.stack import ApiServer, RedisServer, Worker
+from tests.integration.stack import ApiServer, RedisServer, Worker, free_port
 
 SEED001_KEY = "lksalsdfjliadfds"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server: a real S3 HTTP endpoint on loopback, shared by every process."""
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,30 @@ def test_samplers_run(generator, sampler):
     assert run(generator, sampler=sampler).images[0][0].size == (64, 64)
 
 
+def test_a_sampler_does_not_leak_into_the_next_job(generator):
+    plain = np.asarray(run(generator, sampler="k_dpmpp_2m").images[0][0])
+    run(generator, sampler="k_dpmpp_sde_ka")
+    assert np.array_equal(plain, np.asarray(run(generator, sampler="k_dpmpp_2m").images[0][0]))
+
+
 def test_approximate_sampler_says_so(generator):
     assert any("k_dpm_fast" in w for w in run(generator, sampler="k_dpm_fast").warnings)
+
+
+@pytest.mark.parametrize("size", ["medium", "little", "tiny"])
+def test_memory_profiles_apply_on_cpu(worker_settings, catalog, size):
+    import dataclasses
+
+    import torch
+
+    from worker.loading import load_model
+
+    settings = dataclasses.replace(worker_settings, machine_size=size)
+    model = load_model(catalog.resolve("tiny"), settings, "cpu", torch.float32)
+    # Offloading needs an accelerator and is skipped on CPU; slicing and tiling apply.
+    assert "attention_slicing" in model.memory_options and not any("offload" in o for o in model.memory_options)
+    image = model.txt2img("x", width=64, height=64, num_inference_steps=2).images[0]
+    assert image.size == (64, 64)
 
 
 def test_unknown_model_is_unavailable(generator):
