@@ -108,7 +108,9 @@ def load_model(spec: ModelSpec, settings, device: str, dtype) -> LoadedModel:
         memory_options = place_pipeline(txt2img, settings.machine_size, device)
         txt2img.set_progress_bar_config(disable=True)
         _, img2img_cls = _pipeline_classes(spec.family)
-        img2img = img2img_cls.from_pipe(txt2img)
+        # from_pipe casts to float32 unless told otherwise, and the modules are shared: pass the
+        # dtype, or an fp16 GPU model would silently become fp32.
+        img2img = img2img_cls.from_pipe(txt2img, dtype=dtype)
         img2img.set_progress_bar_config(disable=True)
     except ModelUnavailable:
         raise

@@ -64,3 +64,10 @@ def test_local_diffusers_folder_loads(worker_settings):
     assert type(loaded.txt2img).__name__ == "StableDiffusionPipeline"
     assert type(loaded.img2img).__name__ == "StableDiffusionImg2ImgPipeline"
     assert loaded.img2img.unet is loaded.txt2img.unet  # one copy of the weights
+
+
+def test_img2img_keeps_the_models_dtype(worker_settings):
+    folder = ensure_tiny_checkpoint(worker_settings.model_cache_dir)
+    loaded = load_model(ModelSpec("half", str(folder)), worker_settings, "cpu", torch.bfloat16)
+    assert loaded.txt2img.unet.dtype == torch.bfloat16
+    assert loaded.img2img.unet.dtype == torch.bfloat16 and loaded.img2img.vae.dtype == torch.bfloat16
