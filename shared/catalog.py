@@ -29,6 +29,8 @@ class ModelSpec:
     prediction_type: str = "epsilon"
     # For single-file checkpoints: a diffusers folder or repo id whose configs describe the model.
     config: str = ""
+    # A VAE to use instead of the checkpoint's: a diffusers folder, repo id or .safetensors file.
+    vae: str = ""
     base_dir: str = "."
 
     @property
@@ -50,9 +52,24 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA file (seed 004's `lora:` section) that requests of its family may apply."""
+
+    name: str
+    source: str
+    family: str = "sd1"
+    description: str = ""
+    base_dir: str = "."
+
+    def public(self) -> dict:
+        return {"name": self.name, "family": self.family, "description": self.description}
+
+
+@dataclass(frozen=True)
 class ModelCatalog:
     default_name: str
     models: dict[str, ModelSpec]
+    loras: dict[str, LoraSpec] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCatalog:
@@ -68,8 +85,9 @@ class ModelCatalog:
         models: dict[str, ModelSpec] = {}
         for name, entry in entries.items():
             models[name] = _spec(name, entry or {}, base_dir)
+        loras = {name: _lora(name, entry or {}, base_dir) for name, entry in (raw.get("loras") or {}).items()}
         default_name = raw.get("default") or next(iter(models))
-        catalog = cls(default_name=default_name, models=models)
+        catalog = cls(default_name=default_name, models=models, loras=loras)
         if catalog.resolve(default_name) is None:
             raise CatalogError(f"default model {default_name!r} is not in models.yaml")
         _check_aliases(models)
@@ -115,6 +133,7 @@ def _spec(name: str, entry: dict, base_dir: str) -> ModelSpec:
         defaults=defaults,
         prediction_type=entry.get("prediction_type", "epsilon"),
         config=str(entry.get("config") or ""),
+        vae=str(entry.get("vae") or ""),
         base_dir=base_dir,
     )
 
@@ -126,3 +145,14 @@ def _check_aliases(models: dict[str, ModelSpec]) -> None:
             if label in seen and seen[label] != spec.name:
                 raise CatalogError(f"name {label!r} is used by both {seen[label]!r} and {spec.name!r}")
             seen[label] = spec.name
+
+
+def _lora(name: str, entry: dict, base_dir: str) -> LoraSpec:
+    if not MODEL_NAME_PATTERN.match(name):
+        raise CatalogError(f"LoRA name {name!r} must be letters, digits, '.', '_' or '-'")
+    if not entry.get("source"):
+        raise CatalogError(f"LoRA {name!r} has no source")
+    family = entry.get("family", "sd1")
+    if family not in FAMILIES:
+        raise CatalogError(f"LoRA {name!r}: family must be one of {', '.join(FAMILIES)}")
+    return LoraSpec(name, str(entry["source"]), family, entry.get("description", ""), base_dir)

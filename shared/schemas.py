@@ -92,6 +92,57 @@ class IdField(fields.Field):
         return value
 
 
+class StringList(fields.Field):
+    """A JSON array of non-blank strings (e.g. prompt_list)."""
+
+    def __init__(self, *args, max_length: int = 4000, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise ValidationError("must be a list of strings")
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise ValidationError(f"item {index} must be a non-empty string")
+            if len(item) > self.max_length:
+                raise ValidationError(f"item {index} is longer than {self.max_length} characters")
+            check_text(item)
+        return value
+
+
+class ModelList(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or not all(isinstance(v, str) and MODEL_NAME_PATTERN.match(v) for v in value):
+            raise ValidationError("must be a list of model names from GET /models")
+        return value
+
+
+class LoraList(fields.Field):
+    """[{"name": "...", "weight": 1.0}, ...] (seed 004's loras, with a weight each)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise ValidationError('must be a list of {"name": ..., "weight": ...}')
+        loras = []
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                item = {"name": item}
+            if not isinstance(item, dict) or set(item) - {"name", "weight"}:
+                raise ValidationError(f'item {index} must be {{"name": ..., "weight": ...}}')
+            name, weight = item.get("name"), item.get("weight", 1.0)
+            if not isinstance(name, str) or not MODEL_NAME_PATTERN.match(name):
+                raise ValidationError(f"item {index}: name must be a LoRA name from GET /models")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise ValidationError(f"item {index}: weight must be a number")
+            if not -4 <= weight <= 4:
+                raise ValidationError(f"item {index}: weight must be between -4 and 4")
+            loras.append({"name": name, "weight": float(weight)})
+        if len({lora["name"] for lora in loras}) != len(loras):
+            raise ValidationError("names a LoRA twice")
+        return loras
+
+
 class MultipleOf(validate.Validator):
     def __init__(self, step: int):
         self.step = step
@@ -118,6 +169,9 @@ FIELD_TYPES = {
     "model": ModelField,
     "id": IdField,
     "image": StrictString,
+    "string_list": StringList,
+    "model_list": ModelList,
+    "loras": LoraList,
 }
 
 
@@ -139,15 +193,27 @@ def _validators(spec: dict) -> list:
         checks.append(validate.Range(min=lo, max=hi, error="must be between {min} and {max}"))
     if "multiple_of" in spec:
         checks.append(MultipleOf(spec["multiple_of"]))
-    if spec.get("min_length") or spec.get("max_length"):
+    if spec["type"] in ("string_list", "model_list", "loras") and ("min_items" in spec or "max_items" in spec):
+        checks.append(
+            validate.Length(min=spec.get("min_items"), max=spec.get("max_items"),
+                            error="must have {min} to {max} items")
+        )
+    elif spec.get("min_length") or spec.get("max_length"):
         checks.append(
             validate.Length(
                 min=spec.get("min_length"), max=spec.get("max_length"), error="must be {min} to {max} characters long"
             )
         )
-    if spec.get("required") and spec["type"] == "string":
+    if spec["type"] == "string" and spec.get("min_length"):
         checks.append(NotBlank())
     return checks
+
+
+def _with_max_length(max_length: int):
+    def make(**kwargs):
+        return StringList(max_length=max_length, **kwargs)
+
+    return make
 
 
 def build_schema(template: RequestTemplate, strict_unknown: bool = True) -> Schema:
@@ -155,6 +221,8 @@ def build_schema(template: RequestTemplate, strict_unknown: bool = True) -> Sche
     declared = {}
     for name, spec in template.fields.items():
         kind = FIELD_TYPES[spec["type"]]
+        if spec["type"] == "string_list":
+            kind = _with_max_length(spec.get("max_length", 4000))
         messages = {"required": "is required", "null": "must not be null"}
         if spec.get("required"):
             declared[name] = kind(required=True, validate=_validators(spec), error_messages=messages)

@@ -10,17 +10,14 @@ from PIL import Image
 
 from shared.catalog import ModelCatalog, ModelSpec
 from shared.images import InputImageError, decode_base64_image
+from shared.samplers import sampler_spec
 from shared.schemas import MAX_SEED, build_schema
 from shared.templates import RequestTemplate
 
 MODEL_DEFAULTED = ("width", "height", "steps", "guidance_scale", "sampler")
 # Fields that travel with the request but are not generation parameters.
 NOT_PARAMS = ("api_key", "init_img")
-NOT_APPLIED_YET = {
-    "upscale": False,
-    "post_upscale": False,
-    "noise_multiplier": 1.0,
-}
+
 
 
 class RequestInvalid(ValueError):
@@ -67,7 +64,12 @@ class RequestValidator:
             raise RequestInvalid(errors) from None
         if errors:
             raise RequestInvalid(errors)
+        self._prompt_or_list(data, errors)
         model = self._model(data, warnings, errors, used_names)
+        models = self._model_list(data, model, errors, used_names)
+        model = models[0] if models else model
+        if model is not None and not errors:
+            self._loras(data, models, errors)
         if errors:
             raise RequestInvalid(errors)
         for key in MODEL_DEFAULTED:
@@ -76,6 +78,11 @@ class RequestValidator:
         if data["seed"] is None:
             data["seed"] = secrets.randbelow(2**32)
         data["model"] = model.name
+        if data.get("model_list"):
+            data["model_list"] = [spec.name for spec in models]
+        approximation = sampler_spec(data["sampler"]).approximation
+        if approximation:
+            warnings.append(f"sampler '{data['sampler']}': {approximation}")
         self._cross_checks(data, errors, used_names)
         init_image = self._init_image(data, errors)
         if errors:
@@ -119,6 +126,45 @@ class RequestValidator:
             )
         return spec
 
+    def _prompt_or_list(self, data: dict, errors: dict) -> None:
+        if data.get("prompt") is None and not data.get("prompt_list"):
+            errors["prompt"] = "is required (or give prompt_list)"
+        elif data.get("prompt") is not None and data.get("prompt_list"):
+            errors["prompt_list"] = "give prompt or prompt_list, not both"
+
+    def _model_list(self, data: dict, model: ModelSpec | None, errors: dict, used_names: dict) -> list[ModelSpec]:
+        """Random diffusion's models; the first one also routes the job and gives the defaults."""
+        names = data.get("model_list")
+        if not names:
+            return [model] if model is not None else []
+        name = used_names.get("model_list", "model_list")
+        if "model" in data and data["model"] not in ("default", None) and model is not None:
+            errors[name] = "give model or model_list, not both"
+            return []
+        specs = [self.catalog.resolve(n) for n in names]
+        unknown = [n for n, spec in zip(names, specs, strict=True) if spec is None]
+        if unknown:
+            errors[name] = f"unknown models {unknown}; GET /models lists the models and aliases"
+            return []
+        families = {spec.family for spec in specs}
+        if len(families) > 1 and data.get("loras"):
+            errors[name] = "LoRAs need models of one family"
+        data["model"] = specs[0].name
+        return specs
+
+    def _loras(self, data: dict, models: list[ModelSpec], errors: dict) -> None:
+        for lora in data.get("loras") or []:
+            spec = self.catalog.loras.get(lora["name"])
+            if spec is None:
+                errors["loras"] = f"unknown LoRA '{lora['name']}'; GET /models lists the LoRAs"
+                return
+            for model in models:
+                if spec.family != model.family:
+                    errors["loras"] = (
+                        f"LoRA '{spec.name}' is for {spec.family} models; '{model.name}' is {model.family}"
+                    )
+                    return
+
     def _cross_checks(self, data: dict, errors: dict, used_names: dict) -> None:
         if "strength" in data and int(data["steps"] * data["strength"]) < 1:
             name = used_names.get("strength", "strength")
@@ -138,9 +184,6 @@ class RequestValidator:
             return None
 
     def _not_applied_warnings(self, data: dict, warnings: list[str]) -> None:
-        for name, neutral in NOT_APPLIED_YET.items():
-            if name in data and data[name] != neutral:
-                warnings.append(f"'{name}' is accepted but not applied yet; the image was made without it")
         if data.get("skip_save"):
             warnings.append("'skip_save' was ignored: results are always stored so that status links work")
 

@@ -9,7 +9,7 @@ from PIL import Image
 from shared.catalog import ModelCatalog
 from shared.jobs import total_steps
 from worker.errors import InvalidInput, ModelUnavailable, OutOfMemory
-from worker.samplers import make_scheduler, sampler_spec
+from worker.samplers import make_scheduler
 
 
 @dataclass
@@ -33,10 +33,7 @@ class Generator:
         spec = self.catalog.resolve(params["model"])
         if spec is None:
             raise ModelUnavailable(f"model '{params['model']}' is not configured on this worker")
-        warnings = []
-        approximation = sampler_spec(params["sampler"]).approximation
-        if approximation:
-            warnings.append(f"sampler '{params['sampler']}': {approximation}")
+        warnings: list[str] = []
         with self.cache.use(spec.name, spec) as model, model.lock:
             pipe = model.img2img if init_image is not None else model.txt2img
             images, total = self._generate(pipe, model.scheduler_config, spec, params, init_image, on_progress)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from shared.images import CONTENT_TYPES, EXTENSIONS, encode_image
 from shared.storage import image_key, job_folder, metadata_key
-from worker.samplers import sampler_spec
+from shared.samplers import sampler_spec
 
 
 def parameters_text(params: dict, seed: int, model: str) -> str:

@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from api.auth import authenticate
 from api.services import services
 from shared import heartbeats
+from shared.samplers import ALIASES, SAMPLERS, sampler_spec
 
 bp = Blueprint("system", __name__)
 # kombu's Redis transport: priority 0 uses the queue name, others append "\x06\x16" + priority.
@@ -60,7 +61,8 @@ def models():
                 "loaded_on": [w["name"] for w in workers if spec.name in (w.get("loaded") or [])],
             }
         )
-    return jsonify({"default": svc.catalog.default.name, "models": entries})
+    loras = [lora.public() for lora in svc.catalog.loras.values()]
+    return jsonify({"default": svc.catalog.default.name, "models": entries, "loras": loras})
 
 
 def queue_depths(client, queues: list[str]) -> dict[str, int]:
@@ -72,3 +74,13 @@ def queue_depths(client, queues: list[str]) -> dict[str, int]:
     counts = pipe.execute()
     step = len(PRIORITY_SUFFIXES)
     return {queue: sum(counts[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}
+
+
+@bp.get("/samplers")
+def samplers():
+    """Every accepted sampler key, its diffusers scheduler and options, and any approximation."""
+    authenticate(services().keyring)
+    entries = [sampler_spec(key).public(key) for key in SAMPLERS]
+    for alias, target in ALIASES.items():
+        entries.append({**sampler_spec(alias).public(alias), "alias_of": target})
+    return jsonify({"samplers": entries, "default": "the model's default sampler (GET /models)"})

@@ -133,3 +133,15 @@ def test_api_starts_without_torch():
         "assert not any(m.startswith(('diffusers', 'transformers', 'worker')) for m in sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_samplers_endpoint_lists_every_key(client):
+    from shared.samplers import sampler_keys
+
+    entries = client.get("/samplers", headers=AUTH).json["samplers"]
+    assert [e["key"] for e in entries] == sampler_keys()
+    by_key = {e["key"]: e for e in entries}
+    assert by_key["k_dpmpp_2m_ka"]["options"] == {"use_karras_sigmas": True}
+    assert "approximation" in by_key["k_dpm_fast"] and "approximation" not in by_key["ddim"]
+    assert by_key["k_euler_ancestral"]["alias_of"] == "k_euler_a"
+    assert client.get("/samplers").status_code == 401

@@ -99,10 +99,6 @@ def test_a_sampler_does_not_leak_into_the_next_job(generator):
     assert np.array_equal(plain, np.asarray(run(generator, sampler="k_dpmpp_2m").images[0][0]))
 
 
-def test_approximate_sampler_says_so(generator):
-    assert any("k_dpm_fast" in w for w in run(generator, sampler="k_dpm_fast").warnings)
-
-
 @pytest.mark.parametrize("size", ["medium", "little", "tiny"])
 def test_memory_profiles_apply_on_cpu(worker_settings, catalog, size):
     import dataclasses

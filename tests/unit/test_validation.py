@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from shared.catalog import ModelCatalog
+from shared.schemas import FIELD_TYPES
 from shared.settings import PROJECT_ROOT
 from shared.templates import load_templates
 from shared.validation import RequestInvalid, RequestValidator
@@ -39,7 +40,7 @@ def errors_of(body: dict, kind: str = "generate") -> dict:
 def test_every_template_field_has_a_type_and_a_default():
     for template in TEMPLATES.values():
         for name, spec in template.fields.items():
-            assert spec["type"] in {"string", "integer", "number", "boolean", "seed", "model", "id", "image"}, name
+            assert spec["type"] in FIELD_TYPES, name
             assert "default" in spec, name
             assert spec.get("description"), name
 
@@ -204,17 +205,10 @@ def test_strength_times_steps_must_give_a_step():
     assert "at least 1" in errors_of(body, "img2img")["strength"]
 
 
-def test_not_yet_applied_fields_warn():
-    body = {
-        "prompt": "x",
-        "init_img": b64(Image.new("RGB", (8, 8))),
-        "upscale": True,
-        "noise_multiplier": 1.5,
-        "skip_save": True,
-    }
-    warnings = " ".join(validator("img2img").validate(body).warnings)
-    assert "'upscale' is accepted but not applied yet" in warnings
-    assert "'noise_multiplier'" in warnings and "'skip_save' was ignored" in warnings
+def test_skip_save_and_approximate_samplers_warn():
+    warnings = " ".join(validator().validate({"prompt": "x", "skip_save": True, "sampler": "k_dpm_fast"}).warnings)
+    assert "'skip_save' was ignored" in warnings and "sampler 'k_dpm_fast': diffusers has no DPM fast" in warnings
+    assert validator().validate({"prompt": "x", "sampler": "k_dpmpp_2m_ka"}).warnings == []
 
 
 # -- the input image -----------------------------------------------------------------------
