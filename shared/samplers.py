@@ -51,15 +51,27 @@ SEED_SAMPLERS: dict[str, SamplerSpec] = {
     "k_dpm_2_a_ka": SamplerSpec("DPM2 a Karras", "KDPM2AncestralDiscreteScheduler", KARRAS),
     "k_dpmpp_2s_a_ka": SamplerSpec("DPM++ 2S a Karras", "DPMSolverSinglestepScheduler", KARRAS, approximation=NO_2S_A),
     "k_dpmpp_2m_ka": SamplerSpec("DPM++ 2M Karras", "DPMSolverMultistepScheduler", KARRAS),
-    "k_dpmpp_sde_ka": SamplerSpec("DPM++ SDE Karras", "DPMSolverMultistepScheduler", {**KARRAS, **SDE},
-                                  approximation=NO_SDE),
+    "k_dpmpp_sde_ka": SamplerSpec(
+        "DPM++ SDE Karras", "DPMSolverMultistepScheduler", {**KARRAS, **SDE}, approximation=NO_SDE
+    ),
 }
 # Diffusers scheduler class names, accepted as they are (seed 004 names them this way).
 SCHEDULER_CLASSES = (
-    "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-    "LMSDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
-    "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler",
-    "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
+    "DDIMScheduler",
+    "DDPMScheduler",
+    "PNDMScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "LMSDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
+    "UniPCMultistepScheduler",
+    "DEISMultistepScheduler",
+    "LCMScheduler",
+    "TCDScheduler",
 )
 SAMPLERS: dict[str, SamplerSpec] = {
     **SEED_SAMPLERS,

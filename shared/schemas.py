@@ -195,8 +195,9 @@ def _validators(spec: dict) -> list:
         checks.append(MultipleOf(spec["multiple_of"]))
     if spec["type"] in ("string_list", "model_list", "loras") and ("min_items" in spec or "max_items" in spec):
         checks.append(
-            validate.Length(min=spec.get("min_items"), max=spec.get("max_items"),
-                            error="must have {min} to {max} items")
+            validate.Length(
+                min=spec.get("min_items"), max=spec.get("max_items"), error="must have {min} to {max} items"
+            )
         )
     elif spec.get("min_length") or spec.get("max_length"):
         checks.append(

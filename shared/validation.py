@@ -19,7 +19,6 @@ MODEL_DEFAULTED = ("width", "height", "steps", "guidance_scale", "sampler")
 NOT_PARAMS = ("api_key", "init_img")
 
 
-
 class RequestInvalid(ValueError):
     """The request cannot be accepted; `fields` maps each bad field to what is wrong with it."""
 

@@ -1,15 +1,26 @@
-"""Run one job's generation on a loaded model: n_iter batches of n_samples, one seed per image."""
+"""Run one job: plan each image (seed, prompt, model), then generate batch by batch on loaded models."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from PIL import Image
 
 from shared.catalog import ModelCatalog
-from shared.jobs import total_steps
+from worker.encoding import PromptEncoder
 from worker.errors import InvalidInput, ModelUnavailable, OutOfMemory
+from worker.imageops import fit, upscale, upscale_and_back
 from worker.samplers import make_scheduler
+
+
+@dataclass
+class PlannedImage:
+    index: int
+    seed: int
+    prompt: str
+    model: str
 
 
 @dataclass
@@ -17,11 +28,43 @@ class Generated:
     images: list[tuple[Image.Image, int]]
     total_steps: int
     warnings: list[str] = field(default_factory=list)
+    # Per image: the prompt and model that made it (random diffusion reports them).
+    plan: list[PlannedImage] = field(default_factory=list)
 
 
 def image_seeds(seed: int, count: int, fixed: bool) -> list[int]:
     """Seeds of a job's images: seed, seed+1, ... (or all the same with fixed_code)."""
     return [seed] * count if fixed else [seed + i for i in range(count)]
+
+
+def plan_images(params: dict) -> list[PlannedImage]:
+    """Which seed, prompt and model each image uses; random choices come from the job's seed."""
+    count = params["n_samples"] * params["n_iter"]
+    seeds = image_seeds(params["seed"], count, params.get("fixed_code", False))
+    prompts = params.get("prompt_list") or [params["prompt"]]
+    models = params.get("model_list") or [params["model"]]
+    chooser = random.Random(params["seed"])
+    plan = []
+    for index in range(count):
+        prompt = prompts[0] if len(prompts) == 1 else chooser.choice(prompts)
+        model = models[0] if len(models) == 1 else chooser.choice(models)
+        plan.append(PlannedImage(index, seeds[index], prompt, model))
+    return plan
+
+
+def batches(plan: list[PlannedImage], size: int) -> list[list[PlannedImage]]:
+    """Images of one model together (in order), at most `size` per pipeline call."""
+    out = []
+    for _, group in groupby(sorted(plan, key=lambda p: (p.model, p.index)), key=lambda p: p.model):
+        group = list(group)
+        out += [group[i : i + size] for i in range(0, len(group), size)]
+    return out
+
+
+def steps_per_batch(params: dict) -> int:
+    if "strength" in params:
+        return min(int(params["steps"] * params["strength"]), params["steps"])
+    return params["steps"]
 
 
 class Generator:
@@ -30,63 +73,91 @@ class Generator:
         self.cache = cache
 
     def run(self, params: dict, init_image: Image.Image | None, on_progress) -> Generated:
-        spec = self.catalog.resolve(params["model"])
-        if spec is None:
-            raise ModelUnavailable(f"model '{params['model']}' is not configured on this worker")
-        warnings: list[str] = []
-        with self.cache.use(spec.name, spec) as model, model.lock:
-            pipe = model.img2img if init_image is not None else model.txt2img
-            images, total = self._generate(pipe, model.scheduler_config, spec, params, init_image, on_progress)
-        return Generated(images, total, warnings)
+        plan = plan_images(params)
+        work = batches(plan, params["n_samples"])
+        per_batch = steps_per_batch(params)
+        total = per_batch * len(work)
+        if init_image is not None:
+            init_image = fit(init_image, params["width"], params["height"], params.get("resize_mode", "stretch"))
+            if params.get("upscale"):
+                init_image = upscale_and_back(init_image)
+        results: dict[int, tuple[Image.Image, int]] = {}
+        for number, batch in enumerate(work):
+            spec = self.catalog.resolve(batch[0].model)
+            if spec is None:
+                raise ModelUnavailable(f"model '{batch[0].model}' is not configured on this worker")
+            with self.cache.use(spec.name, spec) as model, model.lock:
+                pipe = model.img2img if init_image is not None else model.txt2img
+                done = number * per_batch
+                images = self._batch(
+                    model,
+                    pipe,
+                    spec,
+                    params,
+                    batch,
+                    init_image,
+                    lambda step, done=done: on_progress(done + step, total),
+                )
+            for planned, image in zip(batch, images, strict=True):
+                if params.get("post_upscale"):
+                    image = upscale(image)
+                results[planned.index] = (image, planned.seed)
+        return Generated([results[i] for i in range(len(plan))], total, [], plan)
 
-    def _generate(self, pipe, scheduler_config, spec, params, init_image, on_progress):
+    def _batch(self, model, pipe, spec, params, batch, init_image, on_step):
         import torch
 
         prediction = spec.prediction_type if spec.prediction_type != "epsilon" else None
-        # A fresh scheduler per job (schedulers keep state); the model's lock is held meanwhile.
-        pipe.scheduler = make_scheduler(params["sampler"], scheduler_config, prediction)
-        n_samples, n_iter = params["n_samples"], params["n_iter"]
-        seeds = image_seeds(params["seed"], n_samples * n_iter, params.get("fixed_code", False))
-        total = total_steps(params)
-        per_batch = total // n_iter
-        common = {
+        # A fresh scheduler per job, from the checkpoint's own config; the model's lock is held.
+        scheduler = make_scheduler(
+            params["sampler"], model.scheduler_config, prediction, params.get("timestep_spacing")
+        )
+        multiplier = params.get("noise_multiplier", 1.0)
+        if init_image is not None and multiplier != 1.0:
+            add_noise = scheduler.add_noise
+            # img2img noises the input with add_noise; scaling its noise is A1111's multiplier.
+            scheduler.add_noise = lambda original, noise, timesteps: add_noise(original, noise * multiplier, timesteps)
+        pipe.scheduler = scheduler
+        model.use_loras(params.get("loras") or [])
+        self._check_clip_skip(pipe, params.get("clip_skip", 0))
+        encoder = PromptEncoder(pipe, params.get("clip_skip", 0))
+        with torch.no_grad():
+            positive, negative = encoder.encode_pair(
+                [p.prompt for p in batch], [params.get("negative_prompt") or ""] * len(batch)
+            )
+        call = {
+            "prompt_embeds": positive.embeds,
+            "negative_prompt_embeds": negative.embeds,
             "num_inference_steps": params["steps"],
             "guidance_scale": params["guidance_scale"],
             "output_type": "pil",
-        }
-        if params["sampler"] == "ddim":
-            common["eta"] = params.get("ddim_eta", 0.0)
-        if init_image is not None:
-            common["image"] = init_image.resize((params["width"], params["height"]), Image.LANCZOS)
-            common["strength"] = params["strength"]
-        else:
-            common["width"], common["height"] = params["width"], params["height"]
-        results: list[tuple[Image.Image, int]] = []
-        for iteration in range(n_iter):
-            batch_seeds = seeds[iteration * n_samples : (iteration + 1) * n_samples]
-            done = iteration * per_batch
-
-            def step_end(_pipe, step, _timestep, kwargs, done=done):
-                on_progress(done + step + 1, total)
-                return kwargs
-
             # CPU generators: the same seed gives the same starting noise on any device.
-            generators = [torch.Generator(device="cpu").manual_seed(s) for s in batch_seeds]
-            try:
-                output = pipe(
-                    prompt=[params["prompt"]] * n_samples,
-                    negative_prompt=[params.get("negative_prompt") or ""] * n_samples,
-                    generator=generators,
-                    callback_on_step_end=step_end,
-                    **common,
-                )
-            except torch.cuda.OutOfMemoryError as exc:
-                torch.cuda.empty_cache()
-                raise OutOfMemory(
-                    f"the GPU ran out of memory for {n_samples} image(s) of {params['width']}x{params['height']}; "
-                    "ask for fewer or smaller images"
-                ) from exc
-            except ValueError as exc:
-                raise InvalidInput(f"the pipeline refused the parameters: {exc}") from exc
-            results.extend(zip(output.images, batch_seeds, strict=True))
-        return results, total
+            "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
+            "callback_on_step_end": lambda _pipe, step, _t, kwargs: on_step(step + 1) or kwargs,
+        }
+        if positive.pooled is not None:
+            call["pooled_prompt_embeds"] = positive.pooled
+            call["negative_pooled_prompt_embeds"] = negative.pooled
+        if params["sampler"] == "ddim":
+            call["eta"] = params.get("ddim_eta", 0.0)
+        if init_image is not None:
+            call["image"] = init_image
+            call["strength"] = params["strength"]
+        else:
+            call["width"], call["height"] = params["width"], params["height"]
+        try:
+            return pipe(**call).images
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise OutOfMemory(
+                f"the GPU ran out of memory for {len(batch)} image(s) of {params['width']}x{params['height']}; "
+                "ask for fewer or smaller images"
+            ) from exc
+        except ValueError as exc:
+            raise InvalidInput(f"the pipeline refused the parameters: {exc}") from exc
+
+    @staticmethod
+    def _check_clip_skip(pipe, clip_skip: int) -> None:
+        layers = pipe.text_encoder.config.num_hidden_layers
+        if clip_skip >= layers:
+            raise InvalidInput(f"clip_skip {clip_skip} is too large: this model's text encoder has {layers} layers")

@@ -36,14 +36,92 @@ class LoadedModel:
     # the previous job's (which may carry Karras sigmas or an SDE variant).
     scheduler_config: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # LoRAs the catalog declares (name -> LoraSpec) and those already loaded as adapters.
+    lora_specs: dict = field(default_factory=dict)
+    loaded_loras: set = field(default_factory=set)
+
+    def use_loras(self, loras: list[dict]) -> None:
+        """Activate exactly these LoRAs (loading each once), or none."""
+        names = [lora["name"] for lora in loras]
+        for name in names:
+            if name not in self.loaded_loras:
+                self._load_lora(name)
+        if names:
+            self.txt2img.enable_lora()
+            self.txt2img.set_adapters(names, adapter_weights=[lora["weight"] for lora in loras])
+        elif self.loaded_loras:
+            self.txt2img.disable_lora()
+
+    def _load_lora(self, name: str) -> None:
+        spec = self.lora_specs.get(name)
+        if spec is None:
+            raise ModelUnavailable(f"LoRA '{name}' is not in this worker's models.yaml")
+        path = Path(spec.source).expanduser()
+        path = path if path.is_absolute() else Path(spec.base_dir) / path
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            raise ModelUnavailable(f"LoRA '{name}' is a pickle file; only .safetensors LoRAs are loaded")
+        try:
+            if path.is_dir():
+                self.txt2img.load_lora_weights(str(path), adapter_name=name)
+            else:
+                self.txt2img.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+        except Exception as exc:  # noqa: BLE001 - a bad LoRA file fails the job, not the worker
+            log.exception("loading LoRA %s failed", name)
+            raise ModelUnavailable(f"LoRA '{name}' could not be loaded: {str(exc).splitlines()[0][:300]}") from exc
+        self.loaded_loras.add(name)
+
+
+def _true_cfg(pipeline_cls):
+    """The pipeline class with classifier-free guidance for every scale but 1.
+
+    diffusers turns guidance off for scales <= 1; the seed-001 API (like AUTOMATIC1111) applies
+    uncond + scale x (cond - uncond) as written: 0 ignores the prompt, negative steers away.
+    """
+
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale != 1 and self.unet.config.time_cond_proj_dim is None
+
+    return type(
+        pipeline_cls.__name__,
+        (pipeline_cls,),
+        {
+            "do_classifier_free_guidance": property(do_classifier_free_guidance),
+            "__module__": __name__,
+        },
+    )
+
+
+_CLASSES: dict[str, tuple] = {}
 
 
 def _pipeline_classes(family: str):
     import diffusers
 
-    if family == "sdxl":
-        return diffusers.StableDiffusionXLPipeline, diffusers.StableDiffusionXLImg2ImgPipeline
-    return diffusers.StableDiffusionPipeline, diffusers.StableDiffusionImg2ImgPipeline
+    if family not in _CLASSES:
+        if family == "sdxl":
+            pair = (diffusers.StableDiffusionXLPipeline, diffusers.StableDiffusionXLImg2ImgPipeline)
+        else:
+            pair = (diffusers.StableDiffusionPipeline, diffusers.StableDiffusionImg2ImgPipeline)
+        _CLASSES[family] = tuple(_true_cfg(cls) for cls in pair)
+    return _CLASSES[family]
+
+
+def _load_vae(spec: ModelSpec, settings, dtype):
+    """A model's VAE override: a diffusers folder, repo id, or single .safetensors file."""
+    from diffusers import AutoencoderKL
+
+    source = Path(spec.vae).expanduser()
+    source = source if source.is_absolute() else Path(spec.base_dir) / source
+    if str(source).lower().endswith(".safetensors"):
+        return AutoencoderKL.from_single_file(str(source), dtype=dtype)
+    if source.is_dir():
+        return AutoencoderKL.from_pretrained(str(source), dtype=dtype, local_files_only=True)
+    return AutoencoderKL.from_pretrained(
+        spec.vae,
+        dtype=dtype,
+        cache_dir=str(Path(settings.model_cache_dir) / "hf"),
+        local_files_only=settings.hf_offline,
+    )
 
 
 def _source_path(spec: ModelSpec) -> Path:
@@ -67,6 +145,8 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
     common = {"dtype": dtype}
     if spec.family != "sdxl":
         common.update(safety_checker=None, requires_safety_checker=False)
+    if spec.vae:
+        common["vae"] = _load_vae(spec, settings, dtype)
     source = spec.source
     if source == "builtin:tiny":
         folder = ensure_tiny_checkpoint(settings.model_cache_dir)
@@ -100,7 +180,7 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
     raise ModelUnavailable(f"model '{spec.name}': source '{source}' is not a folder, file or repo id")
 
 
-def load_model(spec: ModelSpec, settings, device: str, dtype) -> LoadedModel:
+def load_model(spec: ModelSpec, settings, device: str, dtype, lora_specs: dict | None = None) -> LoadedModel:
     """Load `spec` onto `device`; any failure becomes ModelUnavailable with a readable reason."""
     started = time.perf_counter()
     try:
@@ -126,4 +206,6 @@ def load_model(spec: ModelSpec, settings, device: str, dtype) -> LoadedModel:
         seconds,
         ", ".join(memory_options) or "none",
     )
-    return LoadedModel(spec, txt2img, img2img, seconds, memory_options, dict(txt2img.scheduler.config))
+    return LoadedModel(
+        spec, txt2img, img2img, seconds, memory_options, dict(txt2img.scheduler.config), lora_specs=lora_specs or {}
+    )

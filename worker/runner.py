@@ -38,7 +38,7 @@ class JobRunner:
             result = self.generator.run(params, init_image, lambda s, t: self.jobs.progress(job_id, s, t))
             if result.warnings:
                 self.jobs.add_warnings(job_id, result.warnings)
-            entries = self._store(job_id, params, result.images)
+            entries = self._store(job_id, params, result.images, result.plan)
         except SoftTimeLimitExceeded:
             return self._fail(
                 job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images")
@@ -66,11 +66,11 @@ class JobRunner:
         except (KeyError, StorageError) as exc:
             raise StorageFailed(f"the input image could not be read from storage: {exc}") from exc
 
-    def _store(self, job_id: str, params: dict, images) -> list[dict]:
+    def _store(self, job_id: str, params: dict, images, plan) -> list[dict]:
         delay = 0.5
         for attempt in range(1, STORAGE_ATTEMPTS + 1):
             try:
-                return store_results(self.storage, job_id, params, images)
+                return store_results(self.storage, job_id, params, images, plan)
             except StorageError as exc:
                 log.warning("job %s: storing results failed (attempt %d): %s", job_id, attempt, exc)
                 if attempt == STORAGE_ATTEMPTS:

@@ -43,7 +43,7 @@ class WorkerRuntime:
         self.storage = make_storage(settings)
         self.cache = ModelCache(
             settings.model_cache_size,
-            lambda spec: load_model(spec, settings, self.device, dtype),
+            lambda spec: load_model(spec, settings, self.device, dtype, self.catalog.loras),
             on_evict=self._release_memory,
         )
         self.generator = Generator(self.catalog, self.cache)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from shared.samplers import sampler_spec
 
 
-def make_scheduler(key: str, base_config: dict, prediction_type: str | None = None,
-                   timestep_spacing: str | None = None):
+def make_scheduler(
+    key: str, base_config: dict, prediction_type: str | None = None, timestep_spacing: str | None = None
+):
     """A new scheduler for one job, built from the model's own scheduler config."""
     import diffusers
 

@@ -12,9 +12,27 @@ from worker.samplers import make_scheduler
 
 BASE_CONFIG = diffusers.DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012).config
 SEED_001_KEYS = [
-    "ddim", "plms", "k_euler_a", "k_euler_ancestral", "k_euler", "k_lms", "k_heun", "k_dpm_2", "k_dpm_2_a",
-    "k_dpmpp_2s_a", "dpm2s_a", "k_dpmpp_2m", "k_dpmpp_sde", "k_dpm_fast", "k_dpm_ad", "k_lms_ka", "k_dpm_2_ka",
-    "k_dpm_2_a_ka", "k_dpmpp_2s_a_ka", "k_dpmpp_2m_ka", "k_dpmpp_sde_ka",
+    "ddim",
+    "plms",
+    "k_euler_a",
+    "k_euler_ancestral",
+    "k_euler",
+    "k_lms",
+    "k_heun",
+    "k_dpm_2",
+    "k_dpm_2_a",
+    "k_dpmpp_2s_a",
+    "dpm2s_a",
+    "k_dpmpp_2m",
+    "k_dpmpp_sde",
+    "k_dpm_fast",
+    "k_dpm_ad",
+    "k_lms_ka",
+    "k_dpm_2_ka",
+    "k_dpm_2_a_ka",
+    "k_dpmpp_2s_a_ka",
+    "k_dpmpp_2m_ka",
+    "k_dpmpp_sde_ka",
 ]
 
 
@@ -37,11 +55,21 @@ def test_options_are_applied():
     assert make_scheduler("k_dpmpp_sde", BASE_CONFIG).config.algorithm_type == "sde-dpmsolver++"
     assert make_scheduler("plms", BASE_CONFIG).config.skip_prk_steps is True
     assert make_scheduler("ddim", BASE_CONFIG, "v_prediction").config.prediction_type == "v_prediction"
-    assert make_scheduler("EulerAncestralDiscreteScheduler", BASE_CONFIG, None, "trailing").config.timestep_spacing == "trailing"
+    assert (
+        make_scheduler("EulerAncestralDiscreteScheduler", BASE_CONFIG, None, "trailing").config.timestep_spacing
+        == "trailing"
+    )
     assert sampler_spec("k_euler_ancestral") == sampler_spec("k_euler_a")
 
 
 def test_only_unfaithful_keys_carry_an_approximation():
     approximate = {key for key in sampler_keys() if sampler_spec(key).approximation}
-    assert approximate == {"k_dpmpp_2s_a", "dpm2s_a", "k_dpmpp_2s_a_ka", "k_dpmpp_sde", "k_dpmpp_sde_ka",
-                           "k_dpm_fast", "k_dpm_ad"}
+    assert approximate == {
+        "k_dpmpp_2s_a",
+        "dpm2s_a",
+        "k_dpmpp_2s_a_ka",
+        "k_dpmpp_sde",
+        "k_dpmpp_sde_ka",
+        "k_dpm_fast",
+        "k_dpm_ad",
+    }
