@@ -67,6 +67,16 @@ def steps_per_batch(params: dict) -> int:
     return params["steps"]
 
 
+def _step_callback(on_step):
+    """diffusers' step-end hook: report the step, hand the tensors back unchanged."""
+
+    def step_end(_pipe, step, _timestep, kwargs):
+        on_step(step + 1)
+        return kwargs
+
+    return step_end
+
+
 class Generator:
     def __init__(self, catalog: ModelCatalog, cache):
         self.catalog = catalog
@@ -133,7 +143,7 @@ class Generator:
             "output_type": "pil",
             # CPU generators: the same seed gives the same starting noise on any device.
             "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
-            "callback_on_step_end": lambda _pipe, step, _t, kwargs: on_step(step + 1) or kwargs,
+            "callback_on_step_end": _step_callback(on_step),
         }
         if positive.pooled is not None:
             call["pooled_prompt_embeds"] = positive.pooled
