@@ -88,7 +88,8 @@ class PromptEncoder:
         tokens: list[int] = []
         weights: list[float] = []
         for fragment, weight in parse_attention(text):
-            ids = tokenizer(fragment, add_special_tokens=False, truncation=False).input_ids
+            # verbose=False: long prompts are expected here, they are chunked below.
+            ids = tokenizer(fragment, add_special_tokens=False, truncation=False, verbose=False).input_ids
             tokens += ids
             weights += [weight] * len(ids)
         return tokens, weights
@@ -108,7 +109,9 @@ class PromptEncoder:
             hidden = out.hidden_states[-(self.clip_skip + 2)]
             pooled = out[0] if hasattr(out, "text_embeds") else None
         elif self.clip_skip:
-            hidden = encoder.text_model.final_layer_norm(out.hidden_states[-(self.clip_skip + 1)])
+            # transformers 5 keeps the final norm on the model; 4.x under .text_model.
+            final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
+            hidden = final_norm(out.hidden_states[-(self.clip_skip + 1)])
             pooled = None
         else:
             hidden, pooled = out.last_hidden_state, None
@@ -117,7 +120,11 @@ class PromptEncoder:
         if torch.any(weight != 1):
             original_mean = hidden.float().mean()
             hidden = hidden * weight
-            hidden = hidden * (original_mean / hidden.float().mean()).to(hidden.dtype)
+            new_mean = hidden.float().mean()
+            # Restore the original mean, unless it is ~0 (an untrained final norm): dividing by
+            # it would blow the embedding up instead of rescaling it.
+            if new_mean.abs() > 1e-4 * hidden.float().abs().mean():
+                hidden = hidden * (original_mean / new_mean).to(hidden.dtype)
         return hidden, pooled
 
     def _pad(self, encoded: Encoded, length: int) -> Encoded:

@@ -12,7 +12,7 @@ from pathlib import Path
 from shared.catalog import ModelSpec
 from worker.errors import ModelUnavailable
 from worker.memory import place_pipeline
-from worker.tiny import ensure_tiny_checkpoint
+from worker.tiny import BUILDERS, ensure_tiny_checkpoint
 
 log = logging.getLogger(__name__)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
@@ -148,11 +148,14 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
     if spec.vae:
         common["vae"] = _load_vae(spec, settings, dtype)
     source = spec.source
-    if source == "builtin:tiny":
-        folder = ensure_tiny_checkpoint(settings.model_cache_dir)
-        return txt2img_cls.from_pretrained(str(folder), local_files_only=True, **common)
     if source.startswith("builtin:"):
-        raise ModelUnavailable(f"model '{spec.name}': unknown built-in source '{source}'")
+        kind = source.removeprefix("builtin:")
+        if kind not in BUILDERS:
+            raise ModelUnavailable(
+                f"model '{spec.name}': unknown built-in source '{source}' (built-ins: {', '.join(BUILDERS)})"
+            )
+        folder = ensure_tiny_checkpoint(settings.model_cache_dir, kind)
+        return txt2img_cls.from_pretrained(str(folder), local_files_only=True, **common)
     lowered = source.lower()
     if lowered.endswith(PICKLE_SUFFIXES):
         if not settings.allow_pickle_checkpoints:

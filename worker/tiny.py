@@ -1,7 +1,7 @@
-"""The built-in tiny model: a real SD1-shaped pipeline with random weights, built deterministically.
+"""Built-in tiny models: real SD1, SD2 and SDXL pipeline shapes with random weights, built deterministically.
 
-It makes noise, not pictures. It exists so that the whole platform runs offline, in CI and on a
-laptop, through the same save_pretrained / from_pretrained path as any real checkpoint.
+They make noise, not pictures. They exist so that the whole platform runs offline, in CI and on
+a laptop, through the same save_pretrained / from_pretrained path as any real checkpoint.
 """
 
 from __future__ import annotations
@@ -14,30 +14,33 @@ from pathlib import Path
 from worker.tokenizer import VOCAB_SIZE, build_clip_tokenizer
 
 BUILD_SEED = 0
-# Bump when the architecture below changes, so caches built by older code are not reused.
-TINY_VERSION = "1"
+# Bump when an architecture below changes, so caches built by older code are not reused.
+TINY_VERSION = "2"
 
 
-def _components():
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+def _text_config(**changes):
+    from transformers import CLIPTextConfig
 
-    torch.manual_seed(BUILD_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=64,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
-        norm_num_groups=32,
-    )
+    values = {
+        "bos_token_id": 49406,
+        "eos_token_id": 49407,
+        "pad_token_id": 49407,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "vocab_size": VOCAB_SIZE,
+        "max_position_embeddings": 77,
+        "layer_norm_eps": 1e-5,
+    }
+    return CLIPTextConfig(**{**values, **changes})
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
     # Four blocks give the real 8x downsampling, so latents are width/8 x height/8 as in SD.
-    vae = AutoencoderKL(
+    return AutoencoderKL(
         block_out_channels=(8, 16, 16, 16),
         in_channels=3,
         out_channels=3,
@@ -48,62 +51,116 @@ def _components():
         norm_num_groups=8,
         sample_size=512,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-            hidden_size=32,
-            intermediate_size=64,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            vocab_size=VOCAB_SIZE,
-            max_position_embeddings=77,
-            layer_norm_eps=1e-5,
-        )
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    return unet, vae, text_encoder, scheduler
 
 
-def build_tiny_pipeline(tokenizer_dir: Path):
-    """Build the tiny StableDiffusionPipeline in memory (weights from a fixed seed)."""
-    from diffusers import StableDiffusionPipeline
+def _unet(**changes):
+    from diffusers import UNet2DConditionModel
 
-    unet, vae, text_encoder, scheduler = _components()
-    tokenizer = build_clip_tokenizer(tokenizer_dir)
+    values = {
+        "block_out_channels": (32, 64),
+        "layers_per_block": 1,
+        "sample_size": 64,
+        "in_channels": 4,
+        "out_channels": 4,
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+        "cross_attention_dim": 32,
+        "attention_head_dim": 8,
+        "norm_num_groups": 32,
+    }
+    return UNet2DConditionModel(**{**values, **changes})
+
+
+SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1}
+
+
+def build_sd1(tokenizer_dir: Path):
+    """SD 1.x shape: one CLIP text encoder, epsilon prediction."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextModel
+
     return StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
+        unet=_unet(),
+        vae=_vae(),
+        text_encoder=CLIPTextModel(_text_config()),
+        tokenizer=build_clip_tokenizer(tokenizer_dir),
+        scheduler=DDIMScheduler(**SCHEDULER, clip_sample=False, set_alpha_to_one=False),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
 
 
-def ensure_tiny_checkpoint(cache_dir: str | Path) -> Path:
+def build_sd2(tokenizer_dir: Path):
+    """SD 2.x-v shape: linear projections, per-block head sizes, v-prediction."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextModel
+
+    return StableDiffusionPipeline(
+        unet=_unet(use_linear_projection=True, attention_head_dim=(2, 4)),
+        vae=_vae(),
+        text_encoder=CLIPTextModel(_text_config(hidden_act="gelu")),
+        tokenizer=build_clip_tokenizer(tokenizer_dir),
+        scheduler=DDIMScheduler(**SCHEDULER, clip_sample=False, set_alpha_to_one=False, prediction_type="v_prediction"),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def build_sdxl(tokenizer_dir: Path):
+    """SDXL shape: two text encoders (the second with a projection), size and crop conditioning."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    # The added embedding sees 6 size/crop numbers x 8 plus the second encoder's 32-d projection.
+    unet = _unet(
+        use_linear_projection=True,
+        attention_head_dim=(2, 4),
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64,
+    )
+    tokenizer = build_clip_tokenizer(tokenizer_dir)
+    return StableDiffusionXLPipeline(
+        unet=unet,
+        vae=_vae(),
+        text_encoder=CLIPTextModel(_text_config(projection_dim=32)),
+        text_encoder_2=CLIPTextModelWithProjection(_text_config(projection_dim=32)),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        scheduler=EulerDiscreteScheduler(**SCHEDULER, timestep_spacing="leading"),
+    )
+
+
+BUILDERS = {"tiny": build_sd1, "tiny-sd2": build_sd2, "tiny-sdxl": build_sdxl}
+
+
+def build_tiny_pipeline(tokenizer_dir: Path, kind: str = "tiny"):
+    """Build a tiny pipeline in memory; weights come from a fixed seed."""
+    import torch
+
+    torch.manual_seed(BUILD_SEED)
+    return BUILDERS[kind](tokenizer_dir)
+
+
+def ensure_tiny_checkpoint(cache_dir: str | Path, kind: str = "tiny") -> Path:
     """Return the folder of the saved tiny checkpoint, building and saving it on first use.
 
     Several workers may start at once: each builds into a private temp folder and renames it
     into place; the loser of the race throws its copy away and uses the winner's.
     """
-    target = Path(cache_dir) / f"builtin-tiny-v{TINY_VERSION}"
+    if kind not in BUILDERS:
+        raise KeyError(kind)
+    target = Path(cache_dir) / f"builtin-{kind}-v{TINY_VERSION}"
     if (target / "model_index.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
     try:
-        pipe = build_tiny_pipeline(staging / "tokenizer-src")
+        pipe = build_tiny_pipeline(staging / "tokenizer-src", kind)
         pipe.save_pretrained(str(staging / "model"), safe_serialization=True)
         try:
             os.rename(staging / "model", target)
