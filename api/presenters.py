@@ -22,7 +22,7 @@ def wants_json() -> bool:
 def status_payload(svc, job: dict, with_base64: bool) -> dict:
     images = []
     for image in job.get("images") or []:
-        entry = {k: image[k] for k in ("seed", "width", "height", "format") if k in image}
+        entry = {k: image[k] for k in ("seed", "width", "height", "format", "prompt", "model") if k in image}
         if image.get("grid"):
             entry["grid"] = True
         entry["url"] = svc.links.url(image["key"])

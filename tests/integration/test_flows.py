@@ -214,3 +214,41 @@ def test_redis_down_gives_503_fast(make_api, tmp_path):
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     assert time.monotonic() - started < 1.0
     assert answer.json()["error"]["code"] == "queue_unavailable"
+
+
+def test_random_diffusion_over_http(client):
+    body = {
+        "prompt_list": ["cat dancing in rain", "owl", "ship"],
+        "n_samples": 2,
+        "n_iter": 2,
+        "seed": 11,
+        "skip_grid": False,
+        **SMALL,
+    }
+    job = client.wait(client.post("/generate", body).json()["task_id"])
+    assert job["state"] == "succeeded", job
+    images = [image for image in job["images"] if not image.get("grid")]
+    assert [image["seed"] for image in images] == [11, 12, 13, 14]
+    assert all(image["prompt"] in body["prompt_list"] and image["model"] == "tiny" for image in images)
+    assert any(image.get("grid") for image in job["images"])
+    recent = [entry for entry in client.get("/recent", params={"limit": 5}).json()["images"] if not entry.get("grid")]
+    assert recent[0]["task_id"] == job["task_id"] and recent[0]["prompt"] in body["prompt_list"]
+
+
+def test_controls_over_http(client):
+    body = {
+        "prompt": "a ((red)) [dragon] " + "very " * 90,
+        "scale": 0,
+        "clip_skip": 1,
+        "sampler": "k_dpmpp_sde_ka",
+        "format": "webp",
+        "quality": 80,
+        **SMALL,
+    }
+    accepted = client.post("/generate", body)
+    assert any("k_dpmpp_sde_ka" in w for w in accepted.json()["warnings"])
+    job = client.wait(accepted.json()["task_id"])
+    assert job["state"] == "succeeded", job
+    assert job["images"][0]["format"] == "webp"
+    samplers = client.get("/samplers").json()["samplers"]
+    assert {"ddim", "k_dpmpp_2m_ka", "DPMSolverMultistepScheduler"} <= {entry["key"] for entry in samplers}

@@ -35,8 +35,15 @@ def test_shipped_catalog():
         ({"default": "b", "models": {"a": {"source": "x"}}}, "default model"),
         ({"models": {"a": {"source": "x", "aliases": ["b"]}, "b": {"source": "y"}}}, "used by both"),
         ({"models": {"../a": {"source": "x"}}}, "model name"),
+        ({"models": {"a": {"source": "x"}}, "loras": {"l": {}}}, "LoRA 'l' has no source"),
+        ({"models": {"a": {"source": "x"}}, "loras": {"l": {"source": "y", "family": "sd3"}}}, "family"),
     ],
 )
 def test_bad_catalogs_name_the_problem(raw, message):
     with pytest.raises(CatalogError, match=message):
         ModelCatalog.from_dict(raw)
+
+
+def test_shipped_catalog_has_a_tiny_model_of_each_family():
+    catalog = ModelCatalog.load(PROJECT_ROOT / "models.yaml")
+    assert {catalog.resolve(n).family for n in ("tiny", "tiny-sd2", "tiny-sdxl")} == {"sd1", "sd2", "sdxl"}

@@ -71,3 +71,29 @@ def test_rerun_overwrites_instead_of_duplicating(tmp_path):
     store_results(storage, JOB, PARAMS, images(2))
     store_results(storage, JOB, PARAMS, images(2))
     assert len(list((tmp_path / "cache" / "data").iterdir())) == 3  # two images and one metadata file
+
+
+def test_random_diffusion_images_say_which_prompt_and_model(tmp_path):
+    from worker.generator import PlannedImage
+
+    storage = LocalStorage(tmp_path)
+    plan = [PlannedImage(0, 42, "cat", "tiny"), PlannedImage(1, 43, "dog", "tiny-b")]
+    params = {**PARAMS, "prompt": None, "prompt_list": ["cat", "dog"], "model_list": ["tiny", "tiny-b"]}
+    entries = store_results(storage, JOB, params, images(2), plan)
+    assert [(e["prompt"], e["model"]) for e in entries] == [("cat", "tiny"), ("dog", "tiny-b")]
+    text = read_parameters(storage.get(entries[1]["key"]))
+    assert text.startswith("dog\n") and "Model: tiny-b" in text and "Seed: 43" in text
+
+
+def test_clip_skip_and_loras_in_parameters():
+    text = parameters_text({**PARAMS, "clip_skip": 1, "loras": [{"name": "style", "weight": 0.8}]}, 1, "tiny")
+    assert "Clip skip: 2" in text and "LoRAs: style:0.8" in text
+
+
+def test_jpeg_quality_is_applied(tmp_path):
+    storage = LocalStorage(tmp_path)
+    noisy = [(Image.effect_noise((64, 64), 80).convert("RGB"), 1)]
+    low = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 10}, noisy)
+    low_size = len(storage.get(low[0]["key"]))
+    high = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 95}, noisy)
+    assert len(storage.get(high[0]["key"])) > 2 * low_size

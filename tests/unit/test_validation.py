@@ -298,3 +298,105 @@ def test_data_url_prefix_is_accepted():
 def test_body_must_be_an_object():
     for body in ([], "x", None, 5):
         assert "body" in errors_of(body)
+
+
+# -- issue 4's controls --------------------------------------------------------------------
+
+LORA_CATALOG = ModelCatalog.from_dict(
+    {
+        "models": {
+            "tiny": {"source": "builtin:tiny"},
+            "tiny-b": {"source": "builtin:tiny"},
+            "xl": {"source": "builtin:tiny-sdxl", "family": "sdxl"},
+        },
+        "loras": {"style": {"source": "style.safetensors", "family": "sd1"}},
+    }
+)
+
+
+def lora_validator() -> RequestValidator:
+    return RequestValidator(TEMPLATES["generate"], LORA_CATALOG, max_input_pixels=4096 * 4096)
+
+
+def test_prompt_or_prompt_list():
+    result = validator().validate({"prompt_list": ["cat", "dog"]})
+    assert result.params["prompt_list"] == ["cat", "dog"] and result.params["prompt"] is None
+    assert "prompt" in errors_of({"negative_prompt": "x"})
+    assert "prompt_list" in errors_of({"prompt": "x", "prompt_list": ["y"]})
+    assert "prompt_list" in errors_of({"prompt_list": []})
+    assert "prompt_list" in errors_of({"prompt_list": ["ok", "  "]})
+    assert "prompt_list" in errors_of({"prompt_list": "cat"})
+
+
+def test_model_list_resolves_and_routes_by_its_first_model():
+    result = lora_validator().validate({"prompt": "x", "models": ["tiny-b", "tiny"]})
+    assert result.params["model_list"] == ["tiny-b", "tiny"] and result.model.name == "tiny-b"
+    assert "unknown models" in errors_of({"prompt": "x", "model_list": ["tiny", "nope"]})["model_list"]
+    assert "not both" in errors_of({"prompt": "x", "model": "sd14", "model_list": ["tiny"]})["model_list"]
+
+
+def test_loras_are_declared_and_match_the_family():
+    result = lora_validator().validate(
+        {
+            "prompt": "x",
+            "loras": [
+                {"name": "style", "weight": 0.7},
+            ],
+        }
+    )
+    assert result.params["loras"] == [{"name": "style", "weight": 0.7}]
+    assert lora_validator().validate({"prompt": "x", "loras": ["style"]}).params["loras"][0]["weight"] == 1.0
+    with pytest.raises(RequestInvalid) as caught:
+        lora_validator().validate({"prompt": "x", "model": "xl", "loras": [{"name": "style"}]})
+    assert "is for sd1 models" in caught.value.fields["loras"]
+    with pytest.raises(RequestInvalid) as caught:
+        lora_validator().validate({"prompt": "x", "loras": [{"name": "other"}]})
+    assert "unknown LoRA" in caught.value.fields["loras"]
+    for bad in (
+        [{"name": "style", "weight": 9}],
+        [{"name": "style", "weight": "1"}],
+        [{"name": "../x"}],
+        [{"name": "style", "extra": 1}],
+        [{"name": "style"}, {"name": "style"}],
+        {"name": "style"},
+    ):
+        with pytest.raises(RequestInvalid) as caught:
+            lora_validator().validate({"prompt": "x", "loras": bad})
+        assert "loras" in caught.value.fields
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("clip_skip", -1),
+        ("clip_skip", 11),
+        ("clip_skip", 1.5),
+        ("quality", 0),
+        ("quality", 101),
+        ("timestep_spacing", "sometimes"),
+        ("sampler", "EulerScheduler"),
+    ],
+)
+def test_bad_new_generate_fields(field, value):
+    assert field in errors_of({"prompt": "x", field: value})
+
+
+def test_new_fields_defaults_and_scheduler_class_names():
+    params = (
+        validator()
+        .validate({"prompt": "x", "sampler": "EulerAncestralDiscreteScheduler", "timestep_spacing": "trailing"})
+        .params
+    )
+    assert params["clip_skip"] == 0 and params["quality"] == 92 and params["loras"] == []
+    assert params["sampler"] == "EulerAncestralDiscreteScheduler" and params["timestep_spacing"] == "trailing"
+
+
+def test_img2img_resize_mode():
+    body = {"prompt": "x", "init_img": b64(Image.new("RGB", (8, 8)))}
+    assert validator("img2img").validate(body).params["resize_mode"] == "stretch"
+    assert "resize_mode" in errors_of({**body, "resize_mode": "zoom"}, "img2img")
+
+
+def test_guidance_zero_and_negative_are_accepted():
+    assert validator().validate({"prompt": "x", "scale": 0}).params["guidance_scale"] == 0
+    assert validator().validate({"prompt": "x", "scale": -5}).params["guidance_scale"] == -5
