@@ -10,7 +10,14 @@ import yaml
 from shared.schemas import MODEL_NAME_PATTERN
 
 FAMILIES = ("sd1", "sd2", "sdxl")
-FALLBACK_DEFAULTS = {"width": 512, "height": 512, "steps": 30, "guidance_scale": 7.5, "sampler": "ddim"}
+FALLBACK_DEFAULTS = {
+    "width": 512,
+    "height": 512,
+    "steps": 30,
+    "guidance_scale": 7.5,
+    "sampler": "ddim",
+    "timestep_spacing": None,
+}
 DEFAULT_KEYS = frozenset(FALLBACK_DEFAULTS)
 
 

@@ -14,7 +14,7 @@ from shared.samplers import sampler_spec
 from shared.schemas import MAX_SEED, build_schema
 from shared.templates import RequestTemplate
 
-MODEL_DEFAULTED = ("width", "height", "steps", "guidance_scale", "sampler")
+MODEL_DEFAULTED = ("width", "height", "steps", "guidance_scale", "sampler", "timestep_spacing")
 # Fields that travel with the request but are not generation parameters.
 NOT_PARAMS = ("api_key", "init_img")
 
