@@ -42,8 +42,6 @@ RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
  && pip install --no-cache-dir ".[worker]" \
  && pip install --no-cache-dir --no-deps open-clip-torch==3.3.0
 USER 10001:10001
-# Celery turns SIGTERM into a bounded soft shutdown: the job finishes or goes back to the queue.
-ENV REMAP_SIGTERM=SIGQUIT
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 CMD ["/app/bin/docker-entrypoint", "healthcheck-worker"]
 CMD ["worker"]
 
@@ -54,7 +52,6 @@ RUN pip install --no-cache-dir torch==2.13.0 \
  && pip install --no-cache-dir ".[worker]" \
  && pip install --no-cache-dir --no-deps open-clip-torch==3.3.0
 USER 10001:10001
-ENV REMAP_SIGTERM=SIGQUIT \
-    DEVICE=cuda
+ENV DEVICE=cuda
 HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 CMD ["/app/bin/docker-entrypoint", "healthcheck-worker"]
 CMD ["worker"]

@@ -52,7 +52,7 @@ api: install
 		--timeout 120 "api:create_app()"
 
 worker: install
-	$(BIN)/celery -A worker.celery_entry worker --pool prefork --concurrency 1 --loglevel INFO
+	$(BIN)/celery -A worker.celery_entry worker --pool threads --concurrency $${WORKER_CONCURRENCY:-$${MAX_BATCH:-8}} --loglevel INFO
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -122,6 +122,18 @@ class JobStore:
             raise ValueError(f"job {job_id} already exists")
         return result == 1
 
+    def request_cancel(self, job_id: str) -> str | None:
+        """Cancel a queued job now, or ask the worker to stop a running one at its next step.
+
+        Returns the state that results: canceled, running (stop requested), or the finished state.
+        """
+        if self._apply(job_id, (QUEUED,), True, {"state": CANCELED, "finished_at": time.time()}).applied:
+            return CANCELED
+        requested = self._apply(job_id, (RUNNING,), False, {"cancel_requested": "1"})
+        if requested.applied:
+            return RUNNING
+        return requested.state
+
     def delete(self, job_id: str) -> None:
         """Forget a job whose task could not be sent."""
         pipe = self.redis.pipeline()
@@ -187,6 +199,17 @@ class JobStore:
             job = self.get(job_id)
             self._add_recent(job, images, now)
         return result
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.redis.hget(job_key(job_id), "cancel_requested") == "1"
+
+    def cancel(self, job_id: str) -> Transition:
+        """running -> canceled, by the worker when it honours a cancel request."""
+        return self._apply(job_id, (QUEUED, RUNNING), True, {"state": CANCELED, "finished_at": time.time()})
+
+    def requeue(self, job_id: str) -> Transition:
+        """running -> queued: the worker stopped and the task went back to the queue."""
+        return self._apply(job_id, (RUNNING,), False, {"state": QUEUED, "progress": {"step": 0, "total": 0}})
 
     def fail(self, job_id: str, code: str, message: str) -> Transition:
         return self._apply(

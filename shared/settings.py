@@ -54,6 +54,13 @@ class Settings:
     model_cache_size: int = 2
     torch_threads: int = 0
     allow_pickle_checkpoints: bool = False
+    # The device engine: jobs arriving within the window that can share a pipeline call are
+    # batched, up to MAX_BATCH images. Run the worker with at least MAX_BATCH threads.
+    max_batch: int = 8
+    batch_window_ms: float = 20.0
+    warmup: bool = True
+    torch_compile: bool = False
+    channels_last: bool = False
     hf_offline: bool = False
     # Celery reliability knobs (see RELIABILITY.md); the visibility timeout must exceed
     # queue wait plus run time, or Redis hands a running job to a second worker.

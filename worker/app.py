@@ -45,9 +45,6 @@ def create_worker_app(settings: Settings | None = None):
     app = make_celery(settings, name="diffq-worker")
     app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
     app.conf.worker_proc_alive_timeout = settings.worker_start_timeout_s
-    # Bounded warm shutdown (Celery >= 5.5): with REMAP_SIGTERM=SIGQUIT a SIGTERM waits this long
-    # for the running job, then requeues it; container stop_grace_period must be longer.
-    app.conf.worker_soft_shutdown_timeout = settings.worker_soft_shutdown_s
     identity = {"name": f"pid-{os.getpid()}"}
     register_tasks(app, settings, lambda: identity["name"])
     _connect_signals(settings, models, identity)
@@ -60,6 +57,14 @@ def _connect_signals(settings: Settings, models: list[str], identity: dict) -> N
     @signals.celeryd_after_setup.connect(weak=False)
     def _named(sender, **_kwargs):
         identity["name"] = str(sender)
+
+    @signals.worker_ready.connect(weak=False)
+    def _prepare_in_process(sender=None, **_kwargs):
+        # Threads/solo pools run jobs in this process: build the runtime here, in the background
+        # so the heartbeat starts at once. (Prefork builds it in each child, after the fork.)
+        pool = getattr(sender, "pool", None)
+        if pool is not None and not type(pool).__module__.endswith("prefork"):
+            threading.Thread(target=_prepare_child, name="prepare-runtime", daemon=True).start()
 
     @signals.worker_ready.connect(weak=False)
     def _start(**_kwargs):
@@ -86,6 +91,15 @@ def _connect_signals(settings: Settings, models: list[str], identity: dict) -> N
             get_runtime(settings, identity["name"]).preload(settings.preload_model_names)
         except Exception:  # noqa: BLE001 - the first task builds it again and reports any error
             log.exception("could not prepare the worker runtime")
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _drain(**_kwargs):
+        # Warm shutdown waits for running tasks; the engine makes them end quickly: waiting work
+        # is requeued now, the batch on the device gets WORKER_SOFT_SHUTDOWN_S to finish.
+        from worker import runtime
+
+        if runtime.current() is not None:
+            runtime.current().generator.engine.drain(settings.worker_soft_shutdown_s)
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop(**_kwargs):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -10,7 +12,8 @@ from PIL import Image
 
 from shared.catalog import ModelCatalog
 from worker.encoding import PromptEncoder
-from worker.errors import InvalidInput, ModelUnavailable, OutOfMemory
+from worker.engine import Engine, WorkItem
+from worker.errors import InvalidInput, JobTimeout, ModelUnavailable, OutOfMemory
 from worker.imageops import fit, upscale, upscale_and_back
 from worker.samplers import make_scheduler
 
@@ -67,22 +70,41 @@ def steps_per_batch(params: dict) -> int:
     return params["steps"]
 
 
-def _step_callback(on_step):
-    """diffusers' step-end hook: report the step, hand the tensors back unchanged."""
+def _step_callback(items: list[WorkItem]):
+    """diffusers' step-end hook: progress for each job, and cancels.
 
-    def step_end(_pipe, step, _timestep, kwargs):
-        on_step(step + 1)
+    A canceled job stops reporting at its next step; the call goes on for the others (their
+    images must not change) and is interrupted only when every job in it is canceled.
+    """
+
+    def step_end(pipe, step, _timestep, kwargs):
+        for item in items:
+            if not item.canceled and item.is_canceled():
+                item.canceled = True
+            if not item.canceled:
+                item.on_step(step + 1)
+        if all(item.canceled for item in items):
+            pipe._interrupt = True
         return kwargs
 
     return step_end
 
 
 class Generator:
-    def __init__(self, catalog: ModelCatalog, cache):
+    """Plans jobs and runs their batches on the device engine."""
+
+    def __init__(
+        self, catalog: ModelCatalog, cache, max_batch: int = 8, window_s: float = 0.02, timeout_s: float | None = None
+    ):
         self.catalog = catalog
         self.cache = cache
+        self.timeout_s = timeout_s
+        self.engine = Engine(self.run_batch, max_batch, window_s)
 
-    def run(self, params: dict, init_image: Image.Image | None, on_progress) -> Generated:
+    def run(
+        self, params: dict, init_image: Image.Image | None, on_progress, job_id: str = "", is_canceled=lambda: False
+    ) -> Generated:
+        """Generate a job's images; its batches may share pipeline calls with other jobs'."""
         plan = plan_images(params)
         work = batches(plan, params["n_samples"])
         per_batch = steps_per_batch(params)
@@ -91,39 +113,74 @@ class Generator:
             init_image = fit(init_image, params["width"], params["height"], params.get("resize_mode", "stretch"))
             if params.get("upscale"):
                 init_image = upscale_and_back(init_image)
-        results: dict[int, tuple[Image.Image, int]] = {}
-        for number, batch in enumerate(work):
+        for batch in work:
             spec = self.catalog.resolve(batch[0].model)
             if spec is None:
                 raise ModelUnavailable(f"model '{batch[0].model}' is not configured on this worker")
-            with self.cache.use(spec.name, spec) as model, model.lock:
-                pipe = model.img2img if init_image is not None else model.txt2img
-                done = number * per_batch
-                images = self._batch(
-                    model,
-                    pipe,
-                    spec,
-                    params,
-                    batch,
-                    init_image,
-                    lambda step, done=done: on_progress(done + step, total),
-                )
+        done = [0] * len(work)
+
+        def reporter(number):
+            def on_step(step):
+                done[number] = step
+                on_progress(sum(done), total)
+
+            return on_step
+
+        items = [
+            WorkItem(
+                job_id=job_id,
+                model=self.catalog.resolve(batch[0].model).name,
+                params=params,
+                prompts=[p.prompt for p in batch],
+                seeds=[p.seed for p in batch],
+                init_image=init_image,
+                on_step=reporter(number),
+                is_canceled=is_canceled,
+            )
+            for number, batch in enumerate(work)
+        ]
+        for item in items:
+            self.engine.submit(item)
+        results: dict[int, tuple[Image.Image, int]] = {}
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        for batch, item in zip(work, items, strict=True):
+            try:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                images = item.future.result(timeout=timeout)
+            except FutureTimeout:
+                for pending in items:
+                    pending.canceled = True  # the engine drops them at their next step
+                raise JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images") from None
             for planned, image in zip(batch, images, strict=True):
                 if params.get("post_upscale"):
                     image = upscale(image)
                 results[planned.index] = (image, planned.seed)
         return Generated([results[i] for i in range(len(plan))], total, [], plan)
 
-    def _batch(self, model, pipe, spec, params, batch, init_image, on_step):
+    def run_batch(self, items: list[WorkItem]) -> list[list[Image.Image]]:
+        """On the device thread: one pipeline call for every image of `items`."""
+        first = items[0]
+        spec = self.catalog.resolve(first.model)
+        with self.cache.use(spec.name, spec) as model, model.lock:
+            pipe = model.img2img if first.init_image is not None else model.txt2img
+            images = self._call(model, pipe, spec, items)
+        out, start = [], 0
+        for item in items:
+            out.append(images[start : start + item.size])
+            start += item.size
+        return out
+
+    def _call(self, model, pipe, spec, items: list[WorkItem]):
         import torch
 
+        params = items[0].params
         prediction = spec.prediction_type if spec.prediction_type != "epsilon" else None
-        # A fresh scheduler per job, from the checkpoint's own config; the model's lock is held.
+        # A fresh scheduler per call, from the checkpoint's own config; the model's lock is held.
         scheduler = make_scheduler(
             params["sampler"], model.scheduler_config, prediction, params.get("timestep_spacing")
         )
         multiplier = params.get("noise_multiplier", 1.0)
-        if init_image is not None and multiplier != 1.0:
+        if items[0].init_image is not None and multiplier != 1.0:
             add_noise = scheduler.add_noise
             # img2img noises the input with add_noise; scaling its noise is A1111's multiplier.
             scheduler.add_noise = lambda original, noise, timesteps: add_noise(original, noise * multiplier, timesteps)
@@ -131,27 +188,27 @@ class Generator:
         model.use_loras(params.get("loras") or [])
         self._check_clip_skip(pipe, params.get("clip_skip", 0))
         encoder = PromptEncoder(pipe, params.get("clip_skip", 0))
+        prompts = [prompt for item in items for prompt in item.prompts]
+        negatives = [item.params.get("negative_prompt") or "" for item in items for _ in item.prompts]
         with torch.no_grad():
-            positive, negative = encoder.encode_pair(
-                [p.prompt for p in batch], [params.get("negative_prompt") or ""] * len(batch)
-            )
+            positive, negative = encoder.encode_pair(prompts, negatives)
         call = {
             "prompt_embeds": positive.embeds,
             "negative_prompt_embeds": negative.embeds,
             "num_inference_steps": params["steps"],
             "guidance_scale": params["guidance_scale"],
             "output_type": "pil",
-            # CPU generators: the same seed gives the same starting noise on any device.
-            "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
-            "callback_on_step_end": _step_callback(on_step),
+            # CPU generators, one per image: each image is what it would be alone, on any device.
+            "generator": [torch.Generator(device="cpu").manual_seed(seed) for item in items for seed in item.seeds],
+            "callback_on_step_end": _step_callback(items),
         }
         if positive.pooled is not None:
             call["pooled_prompt_embeds"] = positive.pooled
             call["negative_pooled_prompt_embeds"] = negative.pooled
         if params["sampler"] == "ddim":
             call["eta"] = params.get("ddim_eta", 0.0)
-        if init_image is not None:
-            call["image"] = init_image
+        if items[0].init_image is not None:
+            call["image"] = [item.init_image for item in items for _ in item.seeds]
             call["strength"] = params["strength"]
         else:
             call["width"], call["height"] = params["width"], params["height"]
@@ -160,8 +217,8 @@ class Generator:
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             raise OutOfMemory(
-                f"the GPU ran out of memory for {len(batch)} image(s) of {params['width']}x{params['height']}; "
-                "ask for fewer or smaller images"
+                f"the GPU ran out of memory for {len(prompts)} image(s) of {params['width']}x{params['height']}; "
+                "ask for fewer or smaller images, or lower MAX_BATCH"
             ) from exc
         except ValueError as exc:
             raise InvalidInput(f"the pipeline refused the parameters: {exc}") from exc

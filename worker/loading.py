@@ -183,12 +183,28 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
     raise ModelUnavailable(f"model '{spec.name}': source '{source}' is not a folder, file or repo id")
 
 
+def _speedups(pipe, settings) -> list[str]:
+    """Optional: channels-last memory layout and torch.compile for the UNet (slow first call)."""
+    import torch
+
+    applied = []
+    if settings.channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        applied.append("channels_last")
+    if settings.torch_compile:
+        pipe.unet = torch.compile(pipe.unet, fullgraph=False)
+        applied.append("torch_compile")
+    return applied
+
+
 def load_model(spec: ModelSpec, settings, device: str, dtype, lora_specs: dict | None = None) -> LoadedModel:
     """Load `spec` onto `device`; any failure becomes ModelUnavailable with a readable reason."""
     started = time.perf_counter()
     try:
         txt2img = _load_txt2img(spec, settings, dtype)
         memory_options = place_pipeline(txt2img, settings.machine_size, device)
+        memory_options += _speedups(txt2img, settings)
         txt2img.set_progress_bar_config(disable=True)
         _, img2img_cls = _pipeline_classes(spec.family)
         # from_pipe casts to float32 unless told otherwise, and the modules are shared: pass the

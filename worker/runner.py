@@ -10,11 +10,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
 from shared.storage import StorageError
+from worker.engine import Canceled, Requeue
 from worker.errors import JobError, JobTimeout, StorageFailed
 from worker.results import store_results
 
 log = logging.getLogger(__name__)
 STORAGE_ATTEMPTS = 3
+REQUEUED = "requeued"
 
 
 class JobRunner:
@@ -35,10 +37,24 @@ class JobRunner:
         began = time.perf_counter()
         try:
             init_image = self._input(params)
-            result = self.generator.run(params, init_image, lambda s, t: self.jobs.progress(job_id, s, t))
+            result = self.generator.run(
+                params,
+                init_image,
+                lambda s, t: self.jobs.progress(job_id, s, t),
+                job_id=job_id,
+                is_canceled=lambda: self._honour_cancel(job_id),
+            )
             if result.warnings:
                 self.jobs.add_warnings(job_id, result.warnings)
             entries = self._store(job_id, params, result.images, result.plan)
+        except Requeue:
+            self.jobs.requeue(job_id)
+            log.info("job %s goes back to the queue: this worker is stopping", job_id)
+            return REQUEUED
+        except Canceled:
+            self.jobs.cancel(job_id)
+            log.info("job %s canceled", job_id)
+            return "canceled"
         except SoftTimeLimitExceeded:
             return self._fail(
                 job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images")
@@ -56,6 +72,13 @@ class JobRunner:
         self.jobs.succeed(job_id, entries, result.total_steps)
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"
+
+    def _honour_cancel(self, job_id: str) -> bool:
+        """Checked at every step: a requested cancel ends the job as canceled right away."""
+        if self.jobs.cancel_requested(job_id):
+            self.jobs.cancel(job_id)
+            return True
+        return False
 
     def _input(self, params: dict) -> Image.Image | None:
         key = params.get("init_image_key")

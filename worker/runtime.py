@@ -46,7 +46,13 @@ class WorkerRuntime:
             lambda spec: load_model(spec, settings, self.device, dtype, self.catalog.loras),
             on_evict=self._release_memory,
         )
-        self.generator = Generator(self.catalog, self.cache)
+        self.generator = Generator(
+            self.catalog,
+            self.cache,
+            settings.max_batch,
+            settings.batch_window_ms / 1000,
+            timeout_s=settings.task_soft_time_limit_s,
+        )
         self.name = worker_name or socket.gethostname()
         self.runner = JobRunner(self.jobs, self.storage, self.generator, self.name)
         heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)
@@ -66,7 +72,33 @@ class WorkerRuntime:
                     pass
             except ModelUnavailable as exc:
                 log.error("preloading %s failed: %s", spec.name, exc.message)
+        if self.settings.warmup:
+            self.warm_up(self.cache.loaded())
         heartbeats.beat(self.jobs.redis, self.name, {"loaded": self.cache.loaded()}, self.settings.heartbeat_s * 3)
+
+    def warm_up(self, names: list[str]) -> None:
+        """One short generation per loaded model, so the first job does not pay for kernel setup."""
+        import time
+
+        for name in names:
+            spec = self.catalog.models[name]
+            params = {
+                "model": name,
+                "prompt": "warm-up",
+                "negative_prompt": "",
+                "steps": 2,
+                "n_samples": 1,
+                "n_iter": 1,
+                "seed": 0,
+                **{k: spec.default(k) for k in ("width", "height", "guidance_scale", "sampler", "timestep_spacing")},
+            }
+            started = time.perf_counter()
+            try:
+                self.generator.run(params, None, lambda step, total: None)
+            except Exception:  # noqa: BLE001 - a failed warm-up leaves the model usable or reported later
+                log.exception("warm-up of %s failed", name)
+                continue
+            log.info("warmed up %s in %.2fs", name, time.perf_counter() - started)
 
     def _release_memory(self, name: str) -> None:
         import torch
@@ -88,3 +120,8 @@ def get_runtime(settings: Settings, worker_name: str | None = None) -> WorkerRun
         if _runtime is None:
             _runtime = WorkerRuntime(settings, worker_name)
         return _runtime
+
+
+def current() -> WorkerRuntime | None:
+    """This process's runtime if it has been built."""
+    return _runtime

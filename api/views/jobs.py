@@ -97,3 +97,20 @@ def _owned_job(svc, task_id: str) -> dict:
     if job is None or job.get("owner") != g.owner:
         raise not_found
     return job
+
+
+@bp.delete("/tasks/<path:task_id>")
+def cancel(task_id: str):
+    """Cancel a job: a queued one never runs, a running one stops at its next step."""
+    svc = services()
+    authenticate(svc.keyring)
+    job = _owned_job(svc, task_id)
+    try:
+        state = svc.jobs.request_cancel(job["id"])
+    except RedisError:
+        raise queue_unavailable() from None
+    if state == "canceled":
+        return jsonify({"task_id": job["id"], "state": "canceled"})
+    if state == "running":
+        return jsonify({"task_id": job["id"], "state": "running", "cancel_requested": True}), 202
+    raise ApiError(409, "not_cancelable", f"the task has already finished ({state})")

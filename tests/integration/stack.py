@@ -110,10 +110,14 @@ def worker_env(settings, **extra) -> dict:
 
 
 class Worker:
-    """A real `celery worker` process (prefork, one child) with its log in a file."""
+    """A real `celery worker` process (threads pool feeding the device engine) with its log in a file."""
 
-    def __init__(self, settings, log_path: Path, name: str = "w1", **extra_env):
+    def __init__(
+        self, settings, log_path: Path, name: str = "w1", pool: str = "threads", concurrency: int = 8, **extra_env
+    ):
         self.settings = settings
+        self.pool = pool
+        self.concurrency = concurrency
         self.log_path = log_path
         self.name = name
         self.env = worker_env(settings, **extra_env)
@@ -130,9 +134,9 @@ class Worker:
                 "worker.celery_entry",
                 "worker",
                 "--pool",
-                "prefork",
+                self.pool,
                 "--concurrency",
-                "1",
+                str(self.concurrency),
                 "--loglevel",
                 "INFO",
                 "--hostname",

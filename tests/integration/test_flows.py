@@ -130,9 +130,11 @@ def test_synchronous_request_gives_202_when_wait_runs_out(make_api):
 
 
 def test_recent_lists_newest_first_with_working_links(client):
-    ids = [client.post("/generate", {"prompt": f"recent {i}", **SMALL}).json()["task_id"] for i in range(3)]
-    for task_id in ids:
-        client.wait(task_id)
+    # One after the other: jobs sent together may share a batch and finish at the same moment.
+    ids = []
+    for i in range(3):
+        ids.append(client.post("/generate", {"prompt": f"recent {i}", **SMALL}).json()["task_id"])
+        client.wait(ids[-1])
     recent = client.get("/recent", params={"limit": 3}).json()["images"]
     assert [entry["task_id"] for entry in recent] == ids[::-1]
     for entry in recent:
@@ -252,3 +254,38 @@ def test_controls_over_http(client):
     assert job["images"][0]["format"] == "webp"
     samplers = client.get("/samplers").json()["samplers"]
     assert {"ddim", "k_dpmpp_2m_ka", "DPMSolverMultistepScheduler"} <= {entry["key"] for entry in samplers}
+
+
+def test_cancel_a_queued_job_it_never_runs(make_api, redis_server):
+    client = Client(make_api().url)
+    task_id = client.post("/generate", {"prompt": "never", "model": "sd14"}).json()["task_id"]  # not served here
+    answer = client.session.delete(client.base + f"/tasks/{task_id}", timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "canceled"
+    assert client.status(task_id)["state"] == "canceled"
+    assert task_id not in redis_server.client().smembers("jobs:active")
+    again = client.session.delete(client.base + f"/tasks/{task_id}", timeout=10)
+    assert again.status_code == 200  # canceling twice is fine
+
+
+def test_cancel_a_running_job_spares_its_batch_mates(client):
+    long = {"width": 128, "height": 128, "steps": 60}
+    victim = client.post("/generate", {"prompt": "victim", "seed": 1, **long}).json()["task_id"]
+    survivor = client.post("/generate", {"prompt": "survivor", "seed": 2, **long}).json()["task_id"]
+    deadline = time.time() + 60
+    while client.status(victim)["progress"]["step"] < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    answer = client.session.delete(client.base + f"/tasks/{victim}", timeout=10)
+    assert answer.status_code == 202 and answer.json()["cancel_requested"] is True
+    job = client.wait(victim)
+    assert job["state"] == "canceled" and job["images"] == []
+    assert job["progress"]["step"] < 60  # it stopped at its next step
+    assert client.wait(survivor)["state"] == "succeeded"
+    finished = client.session.delete(client.base + f"/tasks/{survivor}", timeout=10)
+    assert finished.status_code == 409 and finished.json()["error"]["code"] == "not_cancelable"
+
+
+def test_cancel_someone_elses_job_is_404(api, client):
+    task_id = client.post("/generate", {"prompt": "mine", "model": "sd14"}).json()["task_id"]
+    other = Client(api.url, key=OTHER_KEY)
+    assert other.session.delete(other.base + f"/tasks/{task_id}", timeout=10).status_code == 404
+    client.session.delete(client.base + f"/tasks/{task_id}", timeout=10)

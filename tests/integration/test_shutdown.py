@@ -24,13 +24,12 @@ def test_sigterm_requeues_the_running_job(tmp_path, model_cache_dir):
         model_cache_dir=str(model_cache_dir),
         api_keys=TEST_KEY,
     )
-    # REMAP_SIGTERM as in the worker images: SIGTERM starts a soft shutdown bounded in time.
+    # SIGTERM (as Docker sends it): the batch on the device gets WORKER_SOFT_SHUTDOWN_S, then goes back.
     first = Worker(
         settings,
         tmp_path / "first.log",
         name="first",
         WORKER_MODELS="tiny",
-        REMAP_SIGTERM="SIGQUIT",
         WORKER_SOFT_SHUTDOWN_S="1",
     ).start()
     api = ApiServer(settings).start()
@@ -49,6 +48,7 @@ def test_sigterm_requeues_the_running_job(tmp_path, model_cache_dir):
         first.process.wait(timeout=30)
         assert time.monotonic() - stopped_at < 10
         assert redis_server.client().llen("model.tiny") == 1  # back on the queue, not lost
+        assert client.status(task_id)["state"] == "queued"
 
         second = Worker(settings, tmp_path / "second.log", name="second", WORKER_MODELS="tiny").start()
         job = client.wait(task_id, timeout=120)

@@ -92,3 +92,19 @@ def test_recent_is_per_owner_newest_first_and_trimmed(store):
     assert [e["key"] for e in store.recent("a", 10)] == ["k4", "k3", "k1"]
     assert [e["key"] for e in store.recent("b", 10)] == ["k2"]
     assert store.recent("a", 1)[0]["task_id"] == "j4"
+
+
+def test_request_cancel(store):
+    create(store, "q")
+    assert store.request_cancel("q") == "canceled"  # queued: canceled at once
+    assert store.get("q")["state"] == "canceled" and store.active_count() == 0
+    assert not store.start("q", "w").applied  # so it never runs
+    create(store, "r")
+    store.start("r", "w")
+    assert store.request_cancel("r") == "running" and store.cancel_requested("r")
+    assert store.cancel("r").applied and store.get("r")["state"] == "canceled"
+    create(store, "s")
+    store.start("s", "w")
+    store.succeed("s", [], 5)
+    assert store.request_cancel("s") == "succeeded"
+    assert store.request_cancel("missing") is None

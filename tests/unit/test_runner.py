@@ -36,8 +36,9 @@ class StandInGenerator:
         self.outcome = outcome
         self.calls = 0
 
-    def run(self, params, init_image, on_progress):
+    def run(self, params, init_image, on_progress, job_id="", is_canceled=lambda: False):
         self.calls += 1
+        self.is_canceled = is_canceled
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         on_progress(2, 2)
@@ -106,3 +107,22 @@ def test_missing_input_image_is_a_storage_error(jobs, tmp_path):
     params = {**PARAMS, "init_image_key": "cache/inputs/j1.png", "strength": 0.5}
     JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(None), "w").run("j1", params)
     assert jobs.get("j1")["error"]["code"] == "storage_error"
+
+
+def test_a_cancel_ends_the_job_canceled_without_results(jobs, tmp_path):
+    from worker.engine import Canceled
+
+    runner = JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(Canceled("j1")), "w")
+    assert runner.run("j1", PARAMS) == "canceled"
+    assert jobs.get("j1")["state"] == "canceled" and jobs.active_count() == 0
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cancel_requests_are_honoured_by_the_step_check(jobs, tmp_path):
+    generator = StandInGenerator(None)
+    runner = JobRunner(jobs, LocalStorage(tmp_path), generator, "w")
+    jobs.start("j1", "w")
+    assert runner._honour_cancel("j1") is False
+    assert jobs.request_cancel("j1") == "running"
+    assert runner._honour_cancel("j1") is True
+    assert jobs.get("j1")["state"] == "canceled"
