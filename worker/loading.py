@@ -140,6 +140,22 @@ def _single_file(cls, spec: ModelSpec, settings, common: dict):
     return cls.from_single_file(str(_source_path(spec)), local_files_only=settings.hf_offline, **extra, **common)
 
 
+def _random(spec: ModelSpec, settings, dtype):
+    """A full-size architecture with random weights, built where the worker runs it."""
+    from worker.devices import resolve_device
+    from worker.random_models import ARCHITECTURES, build_random_pipeline
+
+    kind = spec.source.removeprefix("random:")
+    if kind not in ARCHITECTURES:
+        raise ModelUnavailable(f"model '{spec.name}': unknown random architecture '{kind}' "
+                               f"(known: {', '.join(ARCHITECTURES)})")
+    pipe = build_random_pipeline(kind, Path(settings.model_cache_dir) / "random-tokenizer",
+                                 resolve_device(settings.device), dtype)
+    # The engine's CFG rule (guidance for every scale but 1) comes with our pipeline class.
+    txt2img_cls, _ = _pipeline_classes(spec.family)
+    return txt2img_cls(**pipe.components, requires_safety_checker=False)
+
+
 def _load_txt2img(spec: ModelSpec, settings, dtype):
     txt2img_cls, _ = _pipeline_classes(spec.family)
     common = {"dtype": dtype}
@@ -148,6 +164,8 @@ def _load_txt2img(spec: ModelSpec, settings, dtype):
     if spec.vae:
         common["vae"] = _load_vae(spec, settings, dtype)
     source = spec.source
+    if source.startswith("random:"):
+        return _random(spec, settings, dtype)
     if source.startswith("builtin:"):
         kind = source.removeprefix("builtin:")
         if kind not in BUILDERS:
