@@ -41,6 +41,7 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
         "images": images,
         "warnings": job.get("warnings") or [],
         "error": job.get("error"),
+        "timings": job.get("timings") or {},
         "created_at": job.get("created_at"),
         "started_at": job.get("started_at"),
         "finished_at": job.get("finished_at"),

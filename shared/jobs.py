@@ -16,7 +16,7 @@ import redis
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
-JSON_FIELDS = ("params", "warnings", "progress", "images", "error")
+JSON_FIELDS = ("params", "warnings", "progress", "images", "error", "timings")
 
 ACTIVE_SET = "jobs:active"
 RECENT_PREFIX = "recent:"
@@ -51,6 +51,15 @@ def total_steps(params: dict) -> int:
     return steps * int(params.get("n_iter") or 1)
 
 
+# KEYS: job. ARGV: progress JSON. Writes only while running; returns 1 if a cancel is requested.
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 1 end
+return 0
+"""
+
+
 def job_key(job_id: str) -> str:
     return f"job:{job_id}"
 
@@ -81,6 +90,7 @@ class JobStore:
         self.recent_keep = recent_keep
         self._create = client.register_script(_CREATE)
         self._transition = client.register_script(_TRANSITION)
+        self._progress = client.register_script(_PROGRESS)
 
     # -- API side -------------------------------------------------------------------------
 
@@ -173,8 +183,9 @@ class JobStore:
             self.redis.hincrby(job_key(job_id), "deliveries", 1)
         return result
 
-    def progress(self, job_id: str, step: int, total: int) -> Transition:
-        return self._apply(job_id, (RUNNING,), False, {"progress": {"step": step, "total": total}})
+    def progress(self, job_id: str, step: int, total: int) -> bool:
+        """Record progress of a running job; True when a cancel was requested. One round trip."""
+        return self._progress(keys=[job_key(job_id)], args=[json.dumps({"step": step, "total": total})]) == 1
 
     def add_warnings(self, job_id: str, warnings: list[str]) -> None:
         job = self.get(job_id)
@@ -182,7 +193,7 @@ class JobStore:
             merged = list(job.get("warnings") or []) + [w for w in warnings if w not in (job.get("warnings") or [])]
             self._apply(job_id, (QUEUED, RUNNING), False, {"warnings": merged})
 
-    def succeed(self, job_id: str, images: list[dict], total_steps: int) -> Transition:
+    def succeed(self, job_id: str, images: list[dict], total_steps: int, timings: dict | None = None) -> Transition:
         now = time.time()
         result = self._apply(
             job_id,
@@ -193,6 +204,7 @@ class JobStore:
                 "finished_at": now,
                 "images": images,
                 "progress": {"step": total_steps, "total": total_steps},
+                "timings": timings or {},
             },
         )
         if result.applied:

@@ -79,10 +79,10 @@ def _step_callback(items: list[WorkItem]):
 
     def step_end(pipe, step, _timestep, kwargs):
         for item in items:
+            if not item.canceled:
+                item.on_step(step + 1)  # also learns of a cancel request, in the same round trip
             if not item.canceled and item.is_canceled():
                 item.canceled = True
-            if not item.canceled:
-                item.on_step(step + 1)
         if all(item.canceled for item in items):
             pipe._interrupt = True
         return kwargs

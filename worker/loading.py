@@ -147,10 +147,12 @@ def _random(spec: ModelSpec, settings, dtype):
 
     kind = spec.source.removeprefix("random:")
     if kind not in ARCHITECTURES:
-        raise ModelUnavailable(f"model '{spec.name}': unknown random architecture '{kind}' "
-                               f"(known: {', '.join(ARCHITECTURES)})")
-    pipe = build_random_pipeline(kind, Path(settings.model_cache_dir) / "random-tokenizer",
-                                 resolve_device(settings.device), dtype)
+        raise ModelUnavailable(
+            f"model '{spec.name}': unknown random architecture '{kind}' (known: {', '.join(ARCHITECTURES)})"
+        )
+    pipe = build_random_pipeline(
+        kind, Path(settings.model_cache_dir) / "random-tokenizer", resolve_device(settings.device), dtype
+    )
     # The engine's CFG rule (guidance for every scale but 1) comes with our pipeline class.
     txt2img_cls, _ = _pipeline_classes(spec.family)
     return txt2img_cls(**pipe.components, requires_safety_checker=False)

@@ -37,16 +37,19 @@ class JobRunner:
         began = time.perf_counter()
         try:
             init_image = self._input(params)
+            generate_started = time.perf_counter()
+            watch = _CancelWatch(self.jobs, job_id)
             result = self.generator.run(
-                params,
-                init_image,
-                lambda s, t: self.jobs.progress(job_id, s, t),
-                job_id=job_id,
-                is_canceled=lambda: self._honour_cancel(job_id),
+                params, init_image, watch.progress, job_id=job_id, is_canceled=watch.is_canceled
             )
             if result.warnings:
                 self.jobs.add_warnings(job_id, result.warnings)
+            store_started = time.perf_counter()
             entries = self._store(job_id, params, result.images, result.plan)
+            timings = {
+                "generate_s": round(store_started - generate_started, 4),
+                "store_s": round(time.perf_counter() - store_started, 4),
+            }
         except Requeue:
             self.jobs.requeue(job_id)
             log.info("job %s goes back to the queue: this worker is stopping", job_id)
@@ -69,16 +72,9 @@ class JobRunner:
                     f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged", code="internal_error"
                 ),
             )
-        self.jobs.succeed(job_id, entries, result.total_steps)
+        self.jobs.succeed(job_id, entries, result.total_steps, timings)
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"
-
-    def _honour_cancel(self, job_id: str) -> bool:
-        """Checked at every step: a requested cancel ends the job as canceled right away."""
-        if self.jobs.cancel_requested(job_id):
-            self.jobs.cancel(job_id)
-            return True
-        return False
 
     def _input(self, params: dict) -> Image.Image | None:
         key = params.get("init_image_key")
@@ -106,3 +102,21 @@ class JobRunner:
         log.warning("job %s failed: %s: %s", job_id, error.code, error.message)
         self.jobs.fail(job_id, error.code, error.message)
         return "failed"
+
+
+class _CancelWatch:
+    """Progress and cancel in one Redis round trip per step: the progress write reports whether
+    a cancel was requested, and the next cancel check honours it (the job ends canceled)."""
+
+    def __init__(self, jobs, job_id: str):
+        self.jobs = jobs
+        self.job_id = job_id
+        self.requested = False
+
+    def progress(self, step: int, total: int) -> None:
+        self.requested = self.jobs.progress(self.job_id, step, total) or self.requested
+
+    def is_canceled(self) -> bool:
+        if self.requested:
+            self.jobs.cancel(self.job_id)
+        return self.requested

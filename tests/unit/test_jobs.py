@@ -58,7 +58,8 @@ def test_lifecycle_and_redelivery_guard(store):
     assert store.start("j1", "w").applied
     assert store.start("j1", "w").applied  # a redelivery while running may take over
     assert store.get("j1")["deliveries"] == 2
-    assert store.progress("j1", 3, 5).applied
+    assert store.progress("j1", 3, 5) is False  # recorded; no cancel requested
+    assert store.get("j1")["progress"] == {"step": 3, "total": 5}
     assert store.succeed("j1", [{"key": "k", "seed": 1, "width": 8, "height": 8, "format": "png"}], 5).applied
     job = store.get("j1")
     assert job["state"] == "succeeded" and job["progress"] == {"step": 5, "total": 5}
@@ -66,12 +67,13 @@ def test_lifecycle_and_redelivery_guard(store):
     # Once finished, nothing moves it again.
     refused = store.start("j1", "w")
     assert not refused.applied and refused.state == "succeeded"
-    assert not store.progress("j1", 1, 5).applied
+    store.progress("j1", 1, 5)
+    assert store.get("j1")["progress"] == {"step": 5, "total": 5}  # finished jobs keep their progress
     assert not store.fail("j1", "x", "y").applied
 
 
 def test_progress_never_recreates_a_missing_record(store):
-    assert not store.progress("gone", 1, 2).applied
+    assert store.progress("gone", 1, 2) is False
     assert store.redis.exists("job:gone") == 0
     assert store.start("gone", "w").state is None
 

@@ -118,11 +118,14 @@ def test_a_cancel_ends_the_job_canceled_without_results(jobs, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_cancel_requests_are_honoured_by_the_step_check(jobs, tmp_path):
-    generator = StandInGenerator(None)
-    runner = JobRunner(jobs, LocalStorage(tmp_path), generator, "w")
+def test_cancel_requests_are_honoured_by_the_step_check(jobs):
+    from worker.runner import _CancelWatch
+
     jobs.start("j1", "w")
-    assert runner._honour_cancel("j1") is False
+    watch = _CancelWatch(jobs, "j1")
+    watch.progress(1, 2)
+    assert watch.is_canceled() is False
     assert jobs.request_cancel("j1") == "running"
-    assert runner._honour_cancel("j1") is True
+    watch.progress(2, 2)  # the progress write brings the request back
+    assert watch.is_canceled() is True
     assert jobs.get("j1")["state"] == "canceled"
