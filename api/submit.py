@@ -69,7 +69,14 @@ def submit(svc, request: ValidatedRequest, owner: str) -> str:
         )
     try:
         svc.celery.send_task(
-            TASK_GENERATE, kwargs={"job_id": job_id, "params": params}, task_id=job_id, queue=request.model.queue
+            TASK_GENERATE,
+            kwargs={"job_id": job_id, "params": params},
+            task_id=job_id,
+            queue=request.model.queue,
+            # Short display strings: Celery's saferepr of the params cost a third of the publish,
+            # and prompts have no business in Flower's task list or worker logs.
+            argsrepr="()",
+            kwargsrepr=f"{{'job_id': '{job_id}'}}",
         )
     except (OperationalError, RedisError, OSError):
         log.warning("could not send job %s to %s", job_id, request.model.queue)

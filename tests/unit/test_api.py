@@ -21,8 +21,8 @@ class RecordingCelery:
     def __init__(self):
         self.sent = []
 
-    def send_task(self, name, kwargs, task_id, queue):
-        self.sent.append({"name": name, "kwargs": kwargs, "task_id": task_id, "queue": queue})
+    def send_task(self, name, kwargs, task_id, queue, **options):
+        self.sent.append({"name": name, "kwargs": kwargs, "task_id": task_id, "queue": queue, **options})
 
 
 @pytest.fixture
@@ -48,6 +48,7 @@ def test_generate_sends_one_small_task_to_the_models_queue(client, celery, app):
     [sent] = celery.sent
     assert sent["task_id"] == task_id and sent["queue"] == "model.tiny" and sent["name"] == "diffq.generate"
     assert set(sent["kwargs"]) == {"job_id", "params"} and sent["kwargs"]["params"]["seed"] == 3
+    assert "a cat" not in sent["kwargsrepr"]  # prompts stay out of Flower and worker logs
     assert answer.headers["Location"] == f"/status/{task_id}"
     job = client.get(f"/status/{task_id}", headers=AUTH).json
     assert job["state"] == "queued" and job["params"]["prompt"] == "a cat"
