@@ -74,7 +74,7 @@ def main() -> None:
     api = Gunicorn({"REDIS_URL": redis_server.url, "OUTPUT_DIR": str(tmp / "out")}).start()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {KEY}"
-    platform, client, queued, generate, store = [], [], [], [], []
+    platform, client, queued, generate, store, device = [], [], [], [], [], []
     try:
         for index in range(args.jobs + 3):
             started = time.perf_counter()
@@ -87,6 +87,7 @@ def main() -> None:
                 queued.append(job["started_at"] - job["created_at"])
                 generate.append(job["timings"]["generate_s"])
                 store.append(job["timings"]["store_s"])
+                device.append(job["timings"]["device_s"])
                 client.append(time.perf_counter() - started)
     finally:
         api.stop()
@@ -114,6 +115,11 @@ def main() -> None:
             "path": "  of which: generate (engine, encode, pipeline)",
             "median_ms": statistics.median(generate) * 1000,
             "p95_ms": percentile(generate, 95) * 1000,
+        },
+        {
+            "path": "    of which: device (the pipeline call)",
+            "median_ms": statistics.median(device) * 1000,
+            "p95_ms": percentile(device, 95) * 1000,
         },
         {
             "path": "  of which: store (encode PNG, write, metadata)",

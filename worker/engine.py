@@ -46,6 +46,8 @@ class WorkItem:
     canceled: bool = False
     # Set when the worker stops: the item is interrupted like a cancel, but goes back to the queue.
     requeue: bool = False
+    # Seconds of the pipeline call this item ran in (shared with its batch mates).
+    device_s: float = 0.0
 
     @property
     def size(self) -> int:
@@ -163,6 +165,7 @@ class Engine:
         self.batches_run += 1
         self.batch_sizes.append(sum(item.size for item in live))
         self._running = live
+        started = time.perf_counter()
         try:
             images = self.run_batch(live)
         except Exception as exc:  # noqa: BLE001 - every job of the batch gets the error
@@ -172,6 +175,8 @@ class Engine:
             return
         finally:
             self._running = []
+        for item in live:
+            item.device_s = time.perf_counter() - started
         for item, item_images in zip(live, images, strict=True):
             if item.requeue:
                 item.future.set_exception(Requeue(item.job_id))

@@ -33,6 +33,8 @@ class Generated:
     warnings: list[str] = field(default_factory=list)
     # Per image: the prompt and model that made it (random diffusion reports them).
     plan: list[PlannedImage] = field(default_factory=list)
+    # Seconds the device spent on pipeline calls holding this job's images.
+    device_s: float = 0.0
 
 
 def image_seeds(seed: int, count: int, fixed: bool) -> list[int]:
@@ -155,7 +157,8 @@ class Generator:
                 if params.get("post_upscale"):
                     image = upscale(image)
                 results[planned.index] = (image, planned.seed)
-        return Generated([results[i] for i in range(len(plan))], total, [], plan)
+        device_s = sum(item.device_s for item in items)
+        return Generated([results[i] for i in range(len(plan))], total, [], plan, device_s)
 
     def run_batch(self, items: list[WorkItem]) -> list[list[Image.Image]]:
         """On the device thread: one pipeline call for every image of `items`."""

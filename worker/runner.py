@@ -48,6 +48,7 @@ class JobRunner:
             entries = self._store(job_id, params, result.images, result.plan)
             timings = {
                 "generate_s": round(store_started - generate_started, 4),
+                "device_s": round(result.device_s, 4),
                 "store_s": round(time.perf_counter() - store_started, 4),
             }
         except Requeue:
