@@ -27,6 +27,7 @@ class Services:
     jobs: JobStore
     storage: object
     celery: object
+    templates: dict
 
     @classmethod
     def build(cls, settings: Settings, client=None, celery=None) -> Services:
@@ -44,6 +45,7 @@ class Services:
             jobs=JobStore(client, settings.job_ttl_s, settings.recent_keep),
             storage=make_storage(settings),
             celery=celery or make_celery(settings, name="diffq-api"),
+            templates=templates,
         )
 
 
