@@ -1,0 +1,1 @@
+"""Command-line client of the diffq API (needs only requests)."""
