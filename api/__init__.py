@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     """
     from api.errors import register_error_handlers
     from api.services import Services
-    from api.views import docs, jobs, results, system
+    from api.views import docs, jobs, results, system, web
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -26,6 +26,6 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     if not app.extensions["diffq"].keyring.hashes:
         logging.getLogger(__name__).warning("no API keys configured: every request will get 401")
     register_error_handlers(app)
-    for module in (jobs, results, system, docs):
+    for module in (jobs, results, system, docs, web):
         app.register_blueprint(module.bp)
     return app
