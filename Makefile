@@ -18,7 +18,7 @@ endif
 COMPOSE ?= docker compose
 WORKERS ?= 1
 
-.PHONY: help install run api worker test test-unit test-integration lint format clean up up-gpu down logs
+.PHONY: help install run api worker test test-unit test-integration lint format clean up up-gpu down logs browser
 
 help:
 	@echo "make run     - set up .venv and run Redis (reused or local), the API on :$(API_PORT) and one worker"
@@ -82,6 +82,11 @@ down:
 
 logs:
 	$(COMPOSE) -f docker-compose.yml logs --follow --tail 100
+
+# The browser test drives Debian's chromium through Playwright (no browser download).
+browser:
+	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; \
+		else sudo apt-get install -y chromium; fi; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
 
     `services` replaces the Redis/Celery/storage bundle; unit tests pass one built on fakes.
     """
+    from api import metrics
     from api.errors import register_error_handlers
     from api.services import Services
     from api.views import docs, jobs, results, system, web
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     if not app.extensions["diffq"].keyring.hashes:
         logging.getLogger(__name__).warning("no API keys configured: every request will get 401")
     register_error_handlers(app)
+    metrics.install(app, app.extensions["diffq"].jobs.redis)
     for module in (jobs, results, system, docs, web):
         app.register_blueprint(module.bp)
     return app

@@ -212,6 +212,10 @@ class JobStore:
             self._add_recent(job, images, now)
         return result
 
+    def created_at(self, job_id: str) -> float | None:
+        value = self.redis.hget(job_key(job_id), "created_at")
+        return float(value) if value is not None else None
+
     def cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(job_key(job_id), "cancel_requested") == "1"
 

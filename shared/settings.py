@@ -59,6 +59,8 @@ class Settings:
     max_batch: int = 8
     batch_window_ms: float = 20.0
     warmup: bool = True
+    # Serve Prometheus metrics from each worker on this port (0: off).
+    worker_metrics_port: int = 0
     torch_compile: bool = False
     channels_last: bool = False
     hf_offline: bool = False

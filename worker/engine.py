@@ -87,7 +87,9 @@ class Engine:
         self._draining = False
         self._running: list[WorkItem] = []
         self.batches_run = 0
-        self.batch_sizes: list[int] = []
+        # The latest batch sizes (bounded: a worker runs for months), and a hook for metrics.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
+        self.on_batch: Callable[[int], None] = lambda images: None
         self._thread = threading.Thread(target=self._loop, name="device", daemon=True)
         self._thread.start()
 
@@ -163,7 +165,9 @@ class Engine:
         if not live:
             return
         self.batches_run += 1
-        self.batch_sizes.append(sum(item.size for item in live))
+        images_in_call = sum(item.size for item in live)
+        self.batch_sizes.append(images_in_call)
+        self.on_batch(images_in_call)
         self._running = live
         started = time.perf_counter()
         try:

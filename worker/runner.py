@@ -20,13 +20,24 @@ REQUEUED = "requeued"
 
 
 class JobRunner:
-    def __init__(self, jobs, storage, generator, worker_name: str):
+    def __init__(self, jobs, storage, generator, worker_name: str, metrics=None):
         self.jobs = jobs
         self.storage = storage
         self.generator = generator
         self.worker_name = worker_name
+        self.metrics = metrics
 
     def run(self, job_id: str, params: dict) -> str:
+        """Run the job and return its final state, counting it in the worker's metrics."""
+        began = time.perf_counter()
+        state = self._run(job_id, params)
+        if self.metrics is not None and state in ("succeeded", "failed", "canceled"):
+            model = params.get("model", "?")
+            self.metrics.jobs.labels(model, state).inc()
+            self.metrics.job_seconds.labels(model).observe(time.perf_counter() - began)
+        return state
+
+    def _run(self, job_id: str, params: dict) -> str:
         """Run the job and return its final state (or the state that made us skip it)."""
         started = self.jobs.start(job_id, self.worker_name)
         if not started.applied:
@@ -34,6 +45,10 @@ class JobRunner:
             log.info("job %s skipped: state is %s", job_id, started.state or "missing")
             return started.state or "missing"
         log.info("job %s started on %s", job_id, self.worker_name)
+        if self.metrics is not None:
+            created = self.jobs.created_at(job_id)
+            if created is not None:
+                self.metrics.queue_wait.labels(params.get("model", "?")).observe(max(0.0, time.time() - created))
         began = time.perf_counter()
         try:
             init_image = self._input(params)

@@ -26,6 +26,7 @@ class WorkerRuntime:
         from worker.devices import dtype_for, resolve_device
         from worker.generator import Generator
         from worker.loading import load_model
+        from worker.metrics import WorkerMetrics
         from worker.runner import JobRunner
 
         # Progress bars would fill the worker log; progress goes to the job record instead.
@@ -41,11 +42,14 @@ class WorkerRuntime:
             redis_client(settings.redis_url, settings.redis_timeout_s), settings.job_ttl_s, settings.recent_keep
         )
         self.storage = make_storage(settings)
-        self.cache = ModelCache(
-            settings.model_cache_size,
-            lambda spec: load_model(spec, settings, self.device, dtype, self.catalog.loras),
-            on_evict=self._release_memory,
-        )
+        self.metrics = WorkerMetrics(self.device)
+
+        def load(spec):
+            model = load_model(spec, settings, self.device, dtype, self.catalog.loras)
+            self.metrics.model_load.labels(spec.name).observe(model.load_seconds)
+            return model
+
+        self.cache = ModelCache(settings.model_cache_size, load, on_evict=self._release_memory)
         self.generator = Generator(
             self.catalog,
             self.cache,
@@ -54,7 +58,10 @@ class WorkerRuntime:
             timeout_s=settings.task_soft_time_limit_s,
         )
         self.name = worker_name or socket.gethostname()
-        self.runner = JobRunner(self.jobs, self.storage, self.generator, self.name)
+        self.generator.engine.on_batch = self.metrics.batch_images.observe
+        self.runner = JobRunner(self.jobs, self.storage, self.generator, self.name, self.metrics)
+        if settings.worker_metrics_port:
+            self.metrics.serve(settings.worker_metrics_port)
         heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)
         log.info("worker runtime ready on %s", self.device)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 
+from api import metrics as api_metrics
 from api.auth import authenticate
 from api.services import services
 from shared import heartbeats
@@ -84,3 +85,15 @@ def samplers():
     for alias, target in ALIASES.items():
         entries.append({**sampler_spec(alias).public(alias), "alias_of": target})
     return jsonify({"samplers": entries, "default": "the model's default sampler (GET /models)"})
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics: requests, latency, refusals, queue depth per model, workers."""
+    svc = services()
+    client = svc.jobs.redis
+    try:
+        depths = queue_depths(client, [spec.queue for spec in svc.catalog.models.values()])
+        return api_metrics.render(client, depths, svc.jobs.active_count(), len(heartbeats.alive(client)))
+    except RedisError:
+        return jsonify({"error": {"code": "unavailable", "message": "Redis is unreachable"}}), 503

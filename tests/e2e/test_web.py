@@ -14,8 +14,15 @@ pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "api" / "static" / "screenshot.png"
 # Flags for a root, offline, headless run: no sandbox, and no background calls to Google.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +41,14 @@ def test_submit_a_prompt_and_see_the_image(browser, api, tmp_path):
     page = browser.new_page(viewport={"width": 1100, "height": 1000})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("request", lambda request: errors.append("external " + request.url)
-            if not request.url.startswith(api.url) and not request.url.startswith("data:") else None)
+    page.on(
+        "request",
+        lambda request: (
+            errors.append("external " + request.url)
+            if not request.url.startswith(api.url) and not request.url.startswith("data:")
+            else None
+        ),
+    )
     page.goto(api.url + "/")
     assert page.locator("#key-state").inner_text() in ("no key yet", "")
     page.fill("#api-key", TEST_KEY)

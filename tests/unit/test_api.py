@@ -146,3 +146,34 @@ def test_samplers_endpoint_lists_every_key(client):
     assert "approximation" in by_key["k_dpm_fast"] and "approximation" not in by_key["ddim"]
     assert by_key["k_euler_ancestral"]["alias_of"] == "k_euler_a"
     assert client.get("/samplers").status_code == 401
+
+
+def test_metrics_count_requests_latency_refusals_and_queues(client):
+    client.post("/generate", json={"prompt": "a cat"}, headers=AUTH)
+    client.post("/generate", json={"prompt": ""}, headers=AUTH)
+    client.get("/recent", headers={"X-API-Key": "wrong"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 1' in text
+    assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="400"} 1' in text
+    assert 'diffq_api_refusals_total{code="invalid_request"} 1' in text
+    assert 'diffq_api_refusals_total{code="unauthorized"} 1' in text
+    assert 'diffq_api_request_seconds_bucket{endpoint="jobs.generate",le="+Inf"} 2' in text
+    assert 'diffq_queue_depth{queue="model.tiny"}' in text and "diffq_unfinished_jobs 1" in text
+    assert "diffq_workers 0" in text
+
+
+def test_metrics_add_up_across_api_processes(settings, celery):
+    server = fakeredis.FakeServer()
+    apps = [
+        create_app(
+            settings,
+            services=Services.build(
+                settings, client=fakeredis.FakeRedis(server=server, decode_responses=True), celery=celery
+            ),
+        )
+        for _ in range(2)
+    ]
+    for app in apps:  # like two gunicorn workers, each serving one request
+        app.test_client().post("/generate", json={"prompt": "x"}, headers=AUTH)
+    text = apps[0].test_client().get("/metrics").get_data(as_text=True)
+    assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 2' in text

@@ -157,7 +157,7 @@ def test_jobs_batched_together_match_each_made_alone(generator):
     before = len(generator.engine.batch_sizes)
     results, errors = run_concurrently(generator, bodies)
     assert not errors
-    assert max(generator.engine.batch_sizes[before:]) >= 2  # they really shared pipeline calls
+    assert max(list(generator.engine.batch_sizes)[before:]) >= 2  # they really shared pipeline calls
     for index, body in enumerate(bodies):
         alone = generator.run({**PARAMS, **body}, None, lambda s, t: None)
         # Batched convolutions may round differently on CPU: tolerance 2/255 per channel.
