@@ -365,6 +365,29 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                     "responses": {"200": _json({"type": "object"}, "Every key."), **_errors("401")},
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "security": [{}],
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "The web page",
+                    "operationId": "page",
+                    "security": [{}],
+                    "responses": {
+                        "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Redis and workers",
