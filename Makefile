@@ -64,8 +64,8 @@ test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
 lint: install
-	$(BIN)/ruff check api shared worker tests bench client bin/run-local
-	$(BIN)/ruff format --check api shared worker tests bench client bin/run-local
+	$(BIN)/ruff check api shared worker tests bench client postman bin/run-local
+	$(BIN)/ruff format --check api shared worker tests bench client postman bin/run-local
 
 format: install
 	$(BIN)/ruff format api shared worker tests bin/run-local
