@@ -59,6 +59,9 @@ class Settings:
     max_batch: int = 8
     batch_window_ms: float = 20.0
     warmup: bool = True
+    # Worker log lines: json (one object per line, with the job id) or text.
+    log_format: str = "json"
+    log_level: str = "INFO"
     # Serve Prometheus metrics from each worker on this port (0: off).
     worker_metrics_port: int = 0
     torch_compile: bool = False

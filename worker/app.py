@@ -54,6 +54,13 @@ def create_worker_app(settings: Settings | None = None):
 def _connect_signals(settings: Settings, models: list[str], identity: dict) -> None:
     stop = threading.Event()
 
+    @signals.setup_logging.connect(weak=False)
+    def _logging(**_kwargs):
+        # Connecting here tells Celery not to configure logging itself.
+        from worker import logs
+
+        logs.configure(settings.log_format, settings.log_level)
+
     @signals.celeryd_after_setup.connect(weak=False)
     def _named(sender, **_kwargs):
         identity["name"] = str(sender)

@@ -12,6 +12,7 @@ from PIL import Image
 from shared.storage import StorageError
 from worker.engine import Canceled, Requeue
 from worker.errors import JobError, JobTimeout, StorageFailed
+from worker.logs import job_context
 from worker.results import store_results
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class JobRunner:
     def run(self, job_id: str, params: dict) -> str:
         """Run the job and return its final state, counting it in the worker's metrics."""
         began = time.perf_counter()
-        state = self._run(job_id, params)
+        with job_context(job_id):
+            state = self._run(job_id, params)
         if self.metrics is not None and state in ("succeeded", "failed", "canceled"):
             model = params.get("model", "?")
             self.metrics.jobs.labels(model, state).inc()

@@ -46,6 +46,7 @@ def test_worker_and_api_metrics_after_jobs(tmp_path, model_cache_dir):
             and 'diffq_worker_model_load_seconds_count{model="tiny"} 1.0' in text
         )
         assert "diffq_worker_device_memory_bytes 0.0" in text  # CPU
+        check_json_logs(worker.log_path, ids)
         api_text = requests.get(api.url + "/metrics", timeout=10).text
         assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 3' in api_text
         assert "diffq_workers 1" in api_text
@@ -53,3 +54,18 @@ def test_worker_and_api_metrics_after_jobs(tmp_path, model_cache_dir):
         api.stop()
         worker.stop()
         redis_server.stop()
+
+
+def check_json_logs(path, ids):
+    """Every log line is a JSON object; every line about a job names it in job_id."""
+    import json
+
+    entries = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            entries.append(json.loads(line))
+    about_jobs = [e for e in entries if any(task_id in e["message"] for task_id in ids)]
+    assert len(about_jobs) >= 3 * len(ids)  # received, started, succeeded, task succeeded...
+    assert all(e.get("job_id") and e["job_id"] in e["message"] for e in about_jobs)
+    assert {e["job_id"] for e in entries if e.get("job_id")} == set(ids)
+    assert all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
