@@ -22,9 +22,9 @@ INIT = "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'
 
 
 def _assets_dir() -> Path:
-    spec = importlib.util.find_spec("swagger_ui_bundle")
-    vendor = Path(spec.submodule_search_locations[0]) / "vendor"
-    return next(vendor.glob("swagger-ui-*"))
+    """Swagger UI 5 (it renders OpenAPI 3.1) from the swagger-ui-py wheel, found without importing it."""
+    spec = importlib.util.find_spec("swagger_ui")
+    return Path(spec.submodule_search_locations[0]) / "static"
 
 
 @bp.get("/openapi.json")

@@ -96,3 +96,21 @@ def test_a_wrong_key_is_reported(browser, api):
     page.fill("#api-key", "not-a-key")
     page.click("#key-form button")
     page.wait_for_function("document.querySelector('#key-state').textContent === 'key refused'")
+
+
+def test_swagger_ui_renders_every_operation(browser, api):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    external = []
+    page.on(
+        "request",
+        lambda request: (
+            external.append(request.url)
+            if not request.url.startswith(api.url) and not request.url.startswith("data:")
+            else None
+        ),
+    )
+    page.goto(api.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30000)
+    shown = set(page.locator(".opblock-summary-path").all_inner_texts())
+    assert {"/generate", "/img2img", "/status/{task_id}", "/tasks/{task_id}", "/recent", "/models"} <= shown
+    assert not external  # no CDN
