@@ -8,24 +8,13 @@ import torch
 from PIL import Image
 
 from shared.catalog import ModelCatalog
+from tests.unit.tiny_job import TINY_JOB
 from worker.cache import ModelCache
 from worker.generator import Generator, plan_images
 from worker.imageops import fit
 from worker.tiny import ensure_tiny_checkpoint
 
-BASE = {
-    "model": "tiny",
-    "prompt": "a red dragon",
-    "negative_prompt": "",
-    "steps": 3,
-    "guidance_scale": 7.5,
-    "width": 64,
-    "height": 64,
-    "n_samples": 1,
-    "n_iter": 1,
-    "seed": 5,
-    "sampler": "ddim",
-}
+BASE = TINY_JOB
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,10 @@ import time
 import numpy as np
 import pytest
 
+from tests.unit.tiny_job import TINY_JOB
 from worker.engine import Canceled, Engine, WorkItem
 
-PARAMS = {
-    "model": "tiny",
-    "prompt": "p",
-    "negative_prompt": "",
-    "steps": 3,
-    "guidance_scale": 7.5,
-    "width": 64,
-    "height": 64,
-    "n_samples": 1,
-    "n_iter": 1,
-    "seed": 1,
-    "sampler": "ddim",
-}
+PARAMS = {**TINY_JOB, "prompt": "p", "seed": 1}
 
 
 def item(seeds=(1,), **changes):

@@ -8,23 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.unit.tiny_job import TINY_JOB
 from worker.errors import ModelUnavailable
 from worker.generator import image_seeds
 
-BASE = {
-    "model": "tiny",
-    "prompt": "a red dragon",
-    "negative_prompt": "",
-    "steps": 3,
-    "guidance_scale": 7.5,
-    "width": 64,
-    "height": 64,
-    "n_samples": 1,
-    "n_iter": 1,
-    "seed": 5,
-    "sampler": "ddim",
-    "ddim_eta": 0.0,
-}
+BASE = TINY_JOB
 
 
 def run(generator, progress=None, init=None, **changes):
