@@ -81,6 +81,8 @@ class Transition:
 
     applied: bool
     state: str | None
+    # For start(): how many times the job has now been started.
+    deliveries: int = 0
 
 
 class JobStore:
@@ -180,7 +182,7 @@ class JobStore:
             },
         )
         if result.applied:
-            self.redis.hincrby(job_key(job_id), "deliveries", 1)
+            result.deliveries = self.redis.hincrby(job_key(job_id), "deliveries", 1)
         return result
 
     def progress(self, job_id: str, step: int, total: int) -> bool:
@@ -224,8 +226,15 @@ class JobStore:
         return self._apply(job_id, (QUEUED, RUNNING), True, {"state": CANCELED, "finished_at": time.time()})
 
     def requeue(self, job_id: str) -> Transition:
-        """running -> queued: the worker stopped and the task went back to the queue."""
-        return self._apply(job_id, (RUNNING,), False, {"state": QUEUED, "progress": {"step": 0, "total": 0}})
+        """running -> queued: the worker stopped cleanly and the task went back to the queue.
+
+        The delivery is given back: only starts that ended with a dead worker count against
+        MAX_DELIVERIES.
+        """
+        result = self._apply(job_id, (RUNNING,), False, {"state": QUEUED, "progress": {"step": 0, "total": 0}})
+        if result.applied:
+            self.redis.hincrby(job_key(job_id), "deliveries", -1)
+        return result
 
     def fail(self, job_id: str, code: str, message: str) -> Transition:
         return self._apply(

@@ -69,6 +69,8 @@ class Settings:
     hf_offline: bool = False
     # Celery reliability knobs (see RELIABILITY.md); the visibility timeout must exceed
     # queue wait plus run time, or Redis hands a running job to a second worker.
+    # A job whose worker died this many times (crash, OOM kill) is failed instead of rerun forever.
+    max_deliveries: int = 3
     task_soft_time_limit_s: int = 600
     task_time_limit_s: int = 660
     visibility_timeout_s: int = 3600

@@ -21,7 +21,8 @@ REQUEUED = "requeued"
 
 
 class JobRunner:
-    def __init__(self, jobs, storage, generator, worker_name: str, metrics=None):
+    def __init__(self, jobs, storage, generator, worker_name: str, metrics=None, max_deliveries: int = 3):
+        self.max_deliveries = max_deliveries
         self.jobs = jobs
         self.storage = storage
         self.generator = generator
@@ -46,6 +47,16 @@ class JobRunner:
             # Finished already (a redelivery) or expired: running again would duplicate work.
             log.info("job %s skipped: state is %s", job_id, started.state or "missing")
             return started.state or "missing"
+        if started.deliveries > self.max_deliveries:
+            # Every earlier start ended with its worker gone: running it again would only kill another.
+            return self._fail(
+                job_id,
+                JobError(
+                    f"the job was started {started.deliveries - 1} times and each time its worker died (a crash or "
+                    "an out-of-memory kill); it is not retried again. Try fewer or smaller images.",
+                    code="worker_lost",
+                ),
+            )
         log.info("job %s started on %s", job_id, self.worker_name)
         if self.metrics is not None:
             created = self.jobs.created_at(job_id)

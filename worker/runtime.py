@@ -59,7 +59,9 @@ class WorkerRuntime:
         )
         self.name = worker_name or socket.gethostname()
         self.generator.engine.on_batch = self.metrics.batch_images.observe
-        self.runner = JobRunner(self.jobs, self.storage, self.generator, self.name, self.metrics)
+        self.runner = JobRunner(
+            self.jobs, self.storage, self.generator, self.name, self.metrics, settings.max_deliveries
+        )
         if settings.worker_metrics_port:
             self.metrics.serve(settings.worker_metrics_port)
         heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)

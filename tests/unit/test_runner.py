@@ -129,3 +129,25 @@ def test_cancel_requests_are_honoured_by_the_step_check(jobs):
     watch.progress(2, 2)  # the progress write brings the request back
     assert watch.is_canceled() is True
     assert jobs.get("j1")["state"] == "canceled"
+
+
+def test_a_job_whose_worker_keeps_dying_is_failed_not_rerun(jobs, tmp_path):
+    generator = StandInGenerator(None)
+    runner = JobRunner(jobs, LocalStorage(tmp_path), generator, "w", max_deliveries=3)
+    for _ in range(3):  # three starts, each ending with the worker killed (nothing recorded after start)
+        jobs.start("j1", "w")
+    assert runner.run("j1", PARAMS) == "failed"
+    job = jobs.get("j1")
+    assert job["error"]["code"] == "worker_lost" and "started 3 times" in job["error"]["message"]
+    assert generator.calls == 0 and jobs.active_count() == 0
+
+
+def test_clean_requeues_do_not_count_as_deaths(jobs, tmp_path):
+    for _ in range(5):  # five scale-downs in a row
+        jobs.start("j1", "w")
+        jobs.requeue("j1")
+    assert (
+        JobRunner(jobs, LocalStorage(tmp_path), StandInGenerator(None), "w", max_deliveries=3).run("j1", PARAMS)
+        == "succeeded"
+    )
+    assert jobs.get("j1")["deliveries"] == 1
