@@ -103,6 +103,16 @@ class Client:
     def status(self, task_id):
         return self.get(f"/status/{task_id}", params={"format": "json"}).json()
 
+    def wait_running(self, task_id, step=2, timeout=60):
+        """Until the job runs on a worker and has done `step` steps."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.status(task_id)
+            if job["state"] == "running" and job["progress"]["step"] >= step:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"job never ran: {self.status(task_id)}")
+
     def wait(self, task_id, timeout=120):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -111,6 +121,36 @@ class Client:
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {task_id} did not finish: {job}")
+
+
+@pytest.fixture
+def private_stack(tmp_path, model_cache_dir):
+    """A Redis, an API and workers of this test's own, for tests that kill or stop processes.
+
+    Yields (client, start_worker, redis_server); start_worker(name, **env) starts a worker of the
+    tiny model and waits until it is ready.
+    """
+    redis_server = RedisServer(tmp_path / "redis").start()
+    settings = Settings(
+        redis_url=redis_server.url,
+        output_dir=str(tmp_path / "out"),
+        model_cache_dir=str(model_cache_dir),
+        api_keys=TEST_KEY,
+    )
+    api = ApiServer(settings).start()
+    workers = []
+
+    def start_worker(name: str, **env) -> Worker:
+        worker = Worker(settings, tmp_path / f"{name}.log", name=name, **{"WORKER_MODELS": "tiny", **env}).start()
+        workers.append(worker)
+        worker.wait_ready(redis_server.client())
+        return worker
+
+    yield Client(api.url), start_worker, redis_server
+    api.stop()
+    for worker in workers:
+        worker.stop()
+    redis_server.stop()
 
 
 @pytest.fixture

@@ -7,53 +7,33 @@ import time
 import pytest
 import requests
 
-from shared.settings import Settings
-from tests.conftest import TEST_KEY
-from tests.integration.conftest import Client
-from tests.integration.stack import ApiServer, RedisServer, Worker, free_port
+from tests.integration.stack import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def test_worker_and_api_metrics_after_jobs(tmp_path, model_cache_dir):
-    redis_server = RedisServer(tmp_path / "redis").start()
-    settings = Settings(
-        redis_url=redis_server.url,
-        output_dir=str(tmp_path / "out"),
-        model_cache_dir=str(model_cache_dir),
-        api_keys=TEST_KEY,
-    )
+def test_worker_and_api_metrics_after_jobs(private_stack):
+    client, start_worker, redis_server = private_stack
     port = free_port()
-    worker = Worker(
-        settings, tmp_path / "worker.log", name="metrics", WORKER_MODELS="tiny", WORKER_METRICS_PORT=str(port)
-    ).start()
-    api = ApiServer(settings).start()
-    try:
-        worker.wait_ready(redis_server.client())
-        client = Client(api.url)
-        ids = [
-            client.post("/generate", {"prompt": f"m{i}", "width": 64, "height": 64, "steps": 2}).json()["task_id"]
-            for i in range(3)
-        ]
-        for task_id in ids:
-            assert client.wait(task_id)["state"] == "succeeded"
-        time.sleep(0.2)
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        assert 'diffq_worker_jobs_total{model="tiny",state="succeeded"} 3.0' in text
-        assert 'diffq_worker_queue_wait_seconds_count{model="tiny"} 3.0' in text
-        assert (
-            "diffq_worker_batch_images_count" in text
-            and 'diffq_worker_model_load_seconds_count{model="tiny"} 1.0' in text
-        )
-        assert "diffq_worker_device_memory_bytes 0.0" in text  # CPU
-        check_json_logs(worker.log_path, ids)
-        api_text = requests.get(api.url + "/metrics", timeout=10).text
-        assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 3' in api_text
-        assert "diffq_workers 1" in api_text
-    finally:
-        api.stop()
-        worker.stop()
-        redis_server.stop()
+    worker = start_worker("metrics", WORKER_METRICS_PORT=str(port))
+    ids = [
+        client.post("/generate", {"prompt": f"m{i}", "width": 64, "height": 64, "steps": 2}).json()["task_id"]
+        for i in range(3)
+    ]
+    for task_id in ids:
+        assert client.wait(task_id)["state"] == "succeeded"
+    time.sleep(0.2)
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'diffq_worker_jobs_total{model="tiny",state="succeeded"} 3.0' in text
+    assert 'diffq_worker_queue_wait_seconds_count{model="tiny"} 3.0' in text
+    assert (
+        "diffq_worker_batch_images_count" in text and 'diffq_worker_model_load_seconds_count{model="tiny"} 1.0' in text
+    )
+    assert "diffq_worker_device_memory_bytes 0.0" in text  # CPU
+    check_json_logs(worker.log_path, ids)
+    api_text = requests.get(client.base + "/metrics", timeout=10).text
+    assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 3' in api_text
+    assert "diffq_workers 1" in api_text
 
 
 def check_json_logs(path, ids):
