@@ -119,14 +119,20 @@ class ModelCatalog:
         return list(self.models)
 
 
-def _spec(name: str, entry: dict, base_dir: str) -> ModelSpec:
+def _checked_family(kind: str, name: str, entry: dict) -> str:
+    """The checks models and LoRAs share: a safe name, a source, a known family (returned)."""
     if not MODEL_NAME_PATTERN.match(name):
-        raise CatalogError(f"model name {name!r} must be letters, digits, '.', '_' or '-'")
+        raise CatalogError(f"{kind} name {name!r} must be letters, digits, '.', '_' or '-'")
     if not entry.get("source"):
-        raise CatalogError(f"model {name!r} has no source")
+        raise CatalogError(f"{kind} {name!r} has no source")
     family = entry.get("family", "sd1")
     if family not in FAMILIES:
-        raise CatalogError(f"model {name!r}: family must be one of {', '.join(FAMILIES)}")
+        raise CatalogError(f"{kind} {name!r}: family must be one of {', '.join(FAMILIES)}")
+    return family
+
+
+def _spec(name: str, entry: dict, base_dir: str) -> ModelSpec:
+    family = _checked_family("model", name, entry)
     defaults = dict(entry.get("defaults") or {})
     unknown = set(defaults) - DEFAULT_KEYS
     if unknown:
@@ -155,11 +161,5 @@ def _check_aliases(models: dict[str, ModelSpec]) -> None:
 
 
 def _lora(name: str, entry: dict, base_dir: str) -> LoraSpec:
-    if not MODEL_NAME_PATTERN.match(name):
-        raise CatalogError(f"LoRA name {name!r} must be letters, digits, '.', '_' or '-'")
-    if not entry.get("source"):
-        raise CatalogError(f"LoRA {name!r} has no source")
-    family = entry.get("family", "sd1")
-    if family not in FAMILIES:
-        raise CatalogError(f"LoRA {name!r}: family must be one of {', '.join(FAMILIES)}")
+    family = _checked_family("LoRA", name, entry)
     return LoraSpec(name, str(entry["source"]), family, entry.get("description", ""), base_dir)
