@@ -115,8 +115,8 @@ class Generator:
             init_image = fit(init_image, params["width"], params["height"], params.get("resize_mode", "stretch"))
             if params.get("upscale"):
                 init_image = upscale_and_back(init_image)
-        for batch in work:
-            spec = self.catalog.resolve(batch[0].model)
+        specs = [self.catalog.resolve(batch[0].model) for batch in work]
+        for batch, spec in zip(work, specs, strict=True):
             if spec is None:
                 raise ModelUnavailable(f"model '{batch[0].model}' is not configured on this worker")
         done = [0] * len(work)
@@ -131,7 +131,7 @@ class Generator:
         items = [
             WorkItem(
                 job_id=job_id,
-                model=self.catalog.resolve(batch[0].model).name,
+                model=spec.name,
                 params=params,
                 prompts=[p.prompt for p in batch],
                 seeds=[p.seed for p in batch],
@@ -139,7 +139,7 @@ class Generator:
                 on_step=reporter(number),
                 is_canceled=is_canceled,
             )
-            for number, batch in enumerate(work)
+            for number, (batch, spec) in enumerate(zip(work, specs, strict=True))
         ]
         for item in items:
             self.engine.submit(item)
