@@ -12,9 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
-from bench.harness import KEY, Gunicorn, RedisServer, Worker, percentile, report, wait_done
+from bench.harness import Gunicorn, RedisServer, Worker, api_session, percentile, report, run_job
 from shared.settings import Settings
 
 
@@ -36,16 +34,11 @@ def run(max_batch: int, args, tmp: Path) -> dict:
     ).start()
     worker.wait_ready(redis_server.client(), timeout=120)
     api = Gunicorn({"REDIS_URL": redis_server.url, "OUTPUT_DIR": str(tmp / "out")}).start()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {KEY}"
+    session = api_session(args.jobs)
     body = {"prompt": "a red dragon", "width": args.size, "height": args.size, "steps": args.steps}
 
     def one(index: int) -> float:
-        started = time.perf_counter()
-        task_id = session.post(api.url + "/generate", json={**body, "seed": index}, timeout=30).json()["task_id"]
-        job = wait_done(session, api.url, task_id, poll=0.05)
-        assert job["state"] == "succeeded", job
-        return time.perf_counter() - started
+        return run_job(session, api.url, {**body, "seed": index}, poll=0.05)[1]
 
     try:
         time.sleep(3)  # let the preload and warm-up finish

@@ -19,9 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
-from bench.harness import KEY, Gunicorn, RedisServer, Worker, percentile, report, wait_done
+from bench.harness import Gunicorn, RedisServer, Worker, api_session, percentile, report, run_job
 from shared.catalog import ModelCatalog
 from shared.settings import PROJECT_ROOT, Settings
 
@@ -100,10 +98,7 @@ def platform(model: str, args, steps: int, guidance: float, tmp: Path, cache: st
     ).start()
     worker.wait_ready(redis_server.client(), timeout=900)
     api = Gunicorn({"REDIS_URL": redis_server.url, "OUTPUT_DIR": str(tmp / "out"), "MAX_QUEUE": "100000"}).start()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {KEY}"
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=args.requests)
-    session.mount("http://", adapter)
+    session = api_session(args.requests)
     body = {
         "prompt": "a red dragon",
         "model": model,
@@ -120,11 +115,7 @@ def platform(model: str, args, steps: int, guidance: float, tmp: Path, cache: st
             time.sleep(0.5)
 
         def one(index: int) -> float:
-            started = time.perf_counter()
-            task_id = session.post(api.url + "/generate", json={**body, "seed": index}, timeout=60).json()["task_id"]
-            job = wait_done(session, api.url, task_id, poll=0.02)
-            assert job["state"] == "succeeded", job
-            return time.perf_counter() - started
+            return run_job(session, api.url, {**body, "seed": index}, poll=0.02)[1]
 
         list(ThreadPoolExecutor(min(8, args.requests)).map(one, range(min(8, args.requests))))  # warm-up
         started = time.perf_counter()

@@ -21,7 +21,18 @@ from tests.integration.stack import RedisServer, Worker, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 KEY = "bench-key"
-__all__ = ["RedisServer", "Worker", "free_port", "Gunicorn", "percentile", "report", "wait_done", "KEY"]
+__all__ = [
+    "RedisServer",
+    "Worker",
+    "free_port",
+    "Gunicorn",
+    "api_session",
+    "run_job",
+    "percentile",
+    "report",
+    "wait_done",
+    "KEY",
+]
 
 
 class Gunicorn:
@@ -80,6 +91,23 @@ def wait_done(session: requests.Session, base: str, task_id: str, timeout: float
             return job
         time.sleep(poll)
     raise TimeoutError(task_id)
+
+
+def api_session(pool: int = 10) -> requests.Session:
+    """A session with the benchmark key and room for `pool` concurrent connections."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {KEY}"
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
+    return session
+
+
+def run_job(session: requests.Session, base: str, body: dict, poll: float) -> tuple[dict, float]:
+    """POST /generate, wait until the job succeeded; the job record and the client's latency."""
+    started = time.perf_counter()
+    task_id = session.post(base + "/generate", json=body, timeout=60).json()["task_id"]
+    job = wait_done(session, base, task_id, poll=poll)
+    assert job["state"] == "succeeded", job
+    return job, time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -16,9 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
-from bench.harness import KEY, Gunicorn, RedisServer, Worker, percentile, report, wait_done
+from bench.harness import Gunicorn, RedisServer, Worker, api_session, percentile, report, run_job
 from shared.settings import Settings
 
 JOB = {"prompt": "a red dragon", "width": 64, "height": 64, "steps": 4, "sampler": "ddim", "seed": 1}
@@ -72,23 +70,19 @@ def main() -> None:
     ).start()
     worker.wait_ready(redis_server.client(), timeout=120)
     api = Gunicorn({"REDIS_URL": redis_server.url, "OUTPUT_DIR": str(tmp / "out")}).start()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {KEY}"
+    session = api_session()
     platform, client, queued, generate, store, device = [], [], [], [], [], []
     try:
         for index in range(args.jobs + 3):
-            started = time.perf_counter()
-            task_id = session.post(api.url + "/generate", json={**JOB, "seed": index}, timeout=30).json()["task_id"]
             # Figures come from the job record, so poll gently: polling steals CPU from the worker.
-            job = wait_done(session, api.url, task_id, poll=0.05)
-            assert job["state"] == "succeeded", job
+            job, latency = run_job(session, api.url, {**JOB, "seed": index}, poll=0.05)
             if index >= 3:
                 platform.append(job["finished_at"] - job["created_at"])
                 queued.append(job["started_at"] - job["created_at"])
                 generate.append(job["timings"]["generate_s"])
                 store.append(job["timings"]["store_s"])
                 device.append(job["timings"]["device_s"])
-                client.append(time.perf_counter() - started)
+                client.append(latency)
     finally:
         api.stop()
         worker.stop()
