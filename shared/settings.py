@@ -9,6 +9,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Other names a setting answers to: the issue and the operators' runbooks say VISIBILITY_TIMEOUT.
+ENV_ALIASES = {"visibility_timeout_s": ("VISIBILITY_TIMEOUT",)}
+
+
 def _env_bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -76,6 +80,9 @@ class Settings:
     visibility_timeout_s: int = 3600
     result_expires_s: int = 24 * 3600
     heartbeat_s: float = 10.0
+    # How often (across all workers) unfinished jobs are checked for a lost queue message; a job
+    # missing from the queues on two checks this far apart is failed with task_lost. 0: never.
+    reaper_interval_s: float = 60.0
     # How long a new pool process may take to start (imports torch, preloads models).
     worker_start_timeout_s: float = 300.0
     # On SIGTERM a worker finishes its job for at most this long, then requeues it and exits.
@@ -88,6 +95,9 @@ class Settings:
         values: dict = {}
         for f in fields(cls):
             raw = env.get(f.name.upper())
+            for alias in ENV_ALIASES.get(f.name, ()):
+                if raw is None or raw == "":
+                    raw = env.get(alias)
             if raw is None or raw == "":
                 continue
             default = f.default

@@ -43,6 +43,10 @@ def create_worker_app(settings: Settings | None = None):
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     app = make_celery(settings, name="diffq-worker")
+    if settings.redis_url.startswith("redis://"):
+        from worker.broker import TRANSPORT
+
+        app.conf.broker_transport = TRANSPORT
     app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
     app.conf.worker_proc_alive_timeout = settings.worker_start_timeout_s
     identity = {"name": f"pid-{os.getpid()}"}
@@ -88,6 +92,19 @@ def _connect_signals(settings: Settings, models: list[str], identity: dict) -> N
                 stop.wait(settings.heartbeat_s)
 
         threading.Thread(target=loop, name="heartbeat", daemon=True).start()
+        if settings.reaper_interval_s > 0:
+            threading.Thread(target=_reaper_loop, args=(client,), name="reaper", daemon=True).start()
+
+    def _reaper_loop(client):
+        from shared.jobs import JobStore
+        from shared.reaper import reap_if_due
+
+        jobs = JobStore(client, settings.job_ttl_s, settings.recent_keep)
+        while not stop.wait(settings.reaper_interval_s):
+            try:
+                reap_if_due(jobs, settings.reaper_interval_s)
+            except Exception as exc:  # noqa: BLE001 - Redis may be restarting; scan again later
+                log.warning("reaper scan failed: %s", exc)
 
     @signals.worker_process_init.connect(weak=False)
     def _prepare_child(**_kwargs):

@@ -8,6 +8,7 @@ import time
 
 from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
+from redis.exceptions import RedisError
 
 from shared.storage import StorageError
 from worker.engine import Canceled, Requeue
@@ -18,11 +19,23 @@ from worker.results import store_results
 log = logging.getLogger(__name__)
 STORAGE_ATTEMPTS = 3
 REQUEUED = "requeued"
+# How long a finished job waits for Redis to come back to record its outcome (a restart takes seconds).
+RECORD_PATIENCE_S = 120.0
 
 
 class JobRunner:
-    def __init__(self, jobs, storage, generator, worker_name: str, metrics=None, max_deliveries: int = 3):
+    def __init__(
+        self,
+        jobs,
+        storage,
+        generator,
+        worker_name: str,
+        metrics=None,
+        max_deliveries: int = 3,
+        record_patience_s: float = RECORD_PATIENCE_S,
+    ):
         self.max_deliveries = max_deliveries
+        self.record_patience_s = record_patience_s
         self.jobs = jobs
         self.storage = storage
         self.generator = generator
@@ -71,7 +84,7 @@ class JobRunner:
                 params, init_image, watch.progress, job_id=job_id, is_canceled=watch.is_canceled
             )
             if result.warnings:
-                self.jobs.add_warnings(job_id, result.warnings)
+                self._record(self.jobs.add_warnings, job_id, result.warnings)
             store_started = time.perf_counter()
             entries = self._store(job_id, params, result.images, result.plan)
             timings = {
@@ -80,11 +93,11 @@ class JobRunner:
                 "store_s": round(time.perf_counter() - store_started, 4),
             }
         except Requeue:
-            self.jobs.requeue(job_id)
+            self._record(self.jobs.requeue, job_id)
             log.info("job %s goes back to the queue: this worker is stopping", job_id)
             return REQUEUED
         except Canceled:
-            self.jobs.cancel(job_id)
+            self._record(self.jobs.cancel, job_id)
             log.info("job %s canceled", job_id)
             return "canceled"
         except SoftTimeLimitExceeded:
@@ -101,7 +114,7 @@ class JobRunner:
                     f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged", code="internal_error"
                 ),
             )
-        self.jobs.succeed(job_id, entries, result.total_steps, timings)
+        self._record(self.jobs.succeed, job_id, entries, result.total_steps, timings)
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"
 
@@ -129,8 +142,22 @@ class JobRunner:
 
     def _fail(self, job_id: str, error: JobError) -> str:
         log.warning("job %s failed: %s: %s", job_id, error.code, error.message)
-        self.jobs.fail(job_id, error.code, error.message)
+        self._record(self.jobs.fail, job_id, error.code, error.message)
         return "failed"
+
+    def _record(self, change, *args):
+        """Apply a final state change, waiting for Redis through a restart instead of losing the outcome."""
+        deadline = time.monotonic() + self.record_patience_s
+        delay = 0.2
+        while True:
+            try:
+                return change(*args)
+            except RedisError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("job record unreachable (%s); trying again in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 class _CancelWatch:
@@ -141,9 +168,16 @@ class _CancelWatch:
         self.jobs = jobs
         self.job_id = job_id
         self.requested = False
+        self.unrecorded = False
 
     def progress(self, step: int, total: int) -> None:
-        self.requested = self.jobs.progress(self.job_id, step, total) or self.requested
+        try:
+            self.requested = self.jobs.progress(self.job_id, step, total) or self.requested
+        except RedisError as exc:
+            # Progress is best effort: a Redis restart must not cost the image being made.
+            if not self.unrecorded:
+                log.warning("progress of job %s not recorded while Redis is unreachable: %s", self.job_id, exc)
+            self.unrecorded = True
 
     def is_canceled(self) -> bool:
         if self.requested:

@@ -9,11 +9,10 @@ from api import metrics as api_metrics
 from api.auth import authenticate
 from api.services import services
 from shared import heartbeats
+from shared.queues import queue_depths
 from shared.samplers import ALIASES, SAMPLERS, sampler_spec
 
 bp = Blueprint("system", __name__)
-# kombu's Redis transport: priority 0 uses the queue name, others append "\x06\x16" + priority.
-PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 @bp.get("/health")
@@ -64,17 +63,6 @@ def models():
         )
     loras = [lora.public() for lora in svc.catalog.loras.values()]
     return jsonify({"default": svc.catalog.default.name, "models": entries, "loras": loras})
-
-
-def queue_depths(client, queues: list[str]) -> dict[str, int]:
-    """Messages waiting in each Celery queue (kombu's Redis transport keeps one list per priority)."""
-    pipe = client.pipeline()
-    for queue in queues:
-        for suffix in PRIORITY_SUFFIXES:
-            pipe.llen(queue + suffix)
-    counts = pipe.execute()
-    step = len(PRIORITY_SUFFIXES)
-    return {queue: sum(counts[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}
 
 
 @bp.get("/samplers")

@@ -124,33 +124,44 @@ class Client:
 
 
 @pytest.fixture
-def private_stack(tmp_path, model_cache_dir):
-    """A Redis, an API and workers of this test's own, for tests that kill or stop processes.
+def make_private_stack(tmp_path, model_cache_dir):
+    """Build a Redis, an API and workers of this test's own, for tests that kill or stop processes.
 
-    Yields (client, start_worker, redis_server); start_worker(name, **env) starts a worker of the
-    tiny model and waits until it is ready.
+    make_private_stack(**settings_changes) returns (client, start_worker, redis_server);
+    start_worker(name, **env) starts a worker of the tiny model and waits until it is ready.
     """
-    redis_server = RedisServer(tmp_path / "redis").start()
-    settings = Settings(
-        redis_url=redis_server.url,
-        output_dir=str(tmp_path / "out"),
-        model_cache_dir=str(model_cache_dir),
-        api_keys=TEST_KEY,
-    )
-    api = ApiServer(settings).start()
-    workers = []
+    processes = []
 
-    def start_worker(name: str, **env) -> Worker:
-        worker = Worker(settings, tmp_path / f"{name}.log", name=name, **{"WORKER_MODELS": "tiny", **env}).start()
-        workers.append(worker)
-        worker.wait_ready(redis_server.client())
-        return worker
+    def build(**changes):
+        redis_server = RedisServer(tmp_path / "redis").start()
+        processes.append(redis_server)
+        settings = Settings(
+            redis_url=redis_server.url,
+            output_dir=str(tmp_path / "out"),
+            model_cache_dir=str(model_cache_dir),
+            api_keys=TEST_KEY,
+            **changes,
+        )
+        api = ApiServer(settings).start()
+        processes.insert(0, api)
 
-    yield Client(api.url), start_worker, redis_server
-    api.stop()
-    for worker in workers:
-        worker.stop()
-    redis_server.stop()
+        def start_worker(name: str, **env) -> Worker:
+            worker = Worker(settings, tmp_path / f"{name}.log", name=name, **{"WORKER_MODELS": "tiny", **env})
+            processes.insert(1, worker.start())
+            worker.wait_ready(redis_server.client())
+            return worker
+
+        return Client(api.url), start_worker, redis_server
+
+    yield build
+    for process in processes:
+        process.stop()
+
+
+@pytest.fixture
+def private_stack(make_private_stack):
+    """(client, start_worker, redis_server) of a stack of this test's own, default settings."""
+    return make_private_stack()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.integration
 LONG = {"prompt": "long", "width": 256, "height": 256, "steps": 150}
 # A short visibility timeout lets a killed worker's job come back within the test.
-FAST_RECOVERY = {"VISIBILITY_TIMEOUT_S": "3", "MAX_DELIVERIES": "2"}
+FAST_RECOVERY = {"VISIBILITY_TIMEOUT": "3", "MAX_DELIVERIES": "2"}
 
 
 def test_sigkill_mid_job_reruns_once_elsewhere(private_stack):

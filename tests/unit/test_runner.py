@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
@@ -151,3 +152,40 @@ def test_clean_requeues_do_not_count_as_deaths(jobs, tmp_path):
         == "succeeded"
     )
     assert jobs.get("j1")["deliveries"] == 1
+
+
+class FlakyRedisJobs:
+    """The real job store, with Redis 'down' for the first `outages` progress and finish calls."""
+
+    def __init__(self, store, outages):
+        self.store, self.outages = store, outages
+
+    def __getattr__(self, name):
+        method = getattr(self.store, name)
+        if name not in ("progress", "succeed"):
+            return method
+
+        def call(*args):
+            if self.outages.get(name, 0):
+                self.outages[name] -= 1
+                raise redis.exceptions.ConnectionError("Connection refused")
+            return method(*args)
+
+        return call
+
+
+def test_a_redis_restart_mid_job_costs_progress_not_the_result(jobs, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module.time, "sleep", lambda s: None)
+    flaky = FlakyRedisJobs(jobs, {"progress": 1, "succeed": 2})
+    assert JobRunner(flaky, LocalStorage(tmp_path), StandInGenerator(None), "w").run("j1", PARAMS) == "succeeded"
+    assert jobs.get("j1")["state"] == "succeeded" and flaky.outages == {"progress": 0, "succeed": 0}
+
+
+def test_a_record_that_stays_unreachable_is_not_forgotten_silently(jobs, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module.time, "sleep", lambda s: None)
+    flaky = FlakyRedisJobs(jobs, {"succeed": 10**6})
+    runner = JobRunner(flaky, LocalStorage(tmp_path), StandInGenerator(None), "w", record_patience_s=0.05)
+    # The error reaches Celery and the worker's log; the record still says running, so either the
+    # unacknowledged message runs it again or the reaper marks it lost.
+    with pytest.raises(redis.exceptions.ConnectionError):
+        runner.run("j1", PARAMS)
