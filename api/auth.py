@@ -17,22 +17,37 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class KeyRing:
-    """The accepted keys, as hashes. Owner ids are a short prefix of the hash, safe to store."""
+def _hashes(entries: list[str]) -> list[str]:
+    return [e[len(HASH_PREFIX) :] if e.startswith(HASH_PREFIX) else hash_key(e) for e in entries]
 
-    def __init__(self, hashes: list[str]):
-        self.hashes = [h.lower() for h in hashes]
+
+def _split(value: str) -> list[str]:
+    return [k.strip() for k in value.split(",") if k.strip()]
+
+
+class KeyRing:
+    """The accepted keys, as hashes. Owner ids are a short prefix of the hash, safe to store.
+
+    Admin keys are keys too; they may read and cancel every owner's jobs and images.
+    """
+
+    def __init__(self, hashes: list[str], admin_hashes: list[str] = ()):
+        admin = [h.lower() for h in admin_hashes]
+        self.hashes = [h.lower() for h in hashes] + [h for h in admin if h not in hashes]
+        self.admins = frozenset(h[:16] for h in admin)
 
     @classmethod
     def from_settings(cls, settings) -> KeyRing:
-        entries = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+        entries = _split(settings.api_keys)
         if settings.api_keys_file:
             for line in Path(settings.api_keys_file).read_text(encoding="utf-8").splitlines():
                 line = line.split("#", 1)[0].strip()
                 if line:
                     entries.append(line)
-        hashes = [e[len(HASH_PREFIX) :] if e.startswith(HASH_PREFIX) else hash_key(e) for e in entries]
-        return cls(hashes)
+        return cls(_hashes(entries), _hashes(_split(settings.admin_api_keys)))
+
+    def is_admin(self, owner: str | None) -> bool:
+        return owner in self.admins
 
     def owner_of(self, key: str | None) -> str | None:
         """The owner id for `key`, or None. Every stored hash is compared, so timing says nothing."""
@@ -69,4 +84,10 @@ def authenticate(keyring: KeyRing, body: dict | None = None) -> str:
             headers={"WWW-Authenticate": "Bearer"},
         )
     g.owner = owner
+    g.is_admin = keyring.is_admin(owner)
     return owner
+
+
+def may_see(owner: str | None) -> bool:
+    """Whether the authenticated caller may see a resource of `owner`: its own, or any for an admin."""
+    return owner is not None and (owner == g.owner or g.get("is_admin", False))

@@ -12,9 +12,11 @@ log = logging.getLogger(__name__)
 HTTP_CODES = {
     400: "invalid_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
+    410: "gone",
     415: "unsupported_media_type",
     429: "rate_limited",
     503: "unavailable",
@@ -50,7 +52,12 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        if status == 429:
+            # Flask-Limiter's description is the limit that was hit, e.g. "600 per 1 minute".
+            message = f"rate limit exceeded for this key ({exc.description}); retry after Retry-After seconds"
+        # Keep what the exception says in headers (Allow on a 405, as RFC 9110 requires).
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

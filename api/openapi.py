@@ -8,10 +8,13 @@ from shared.templates import RequestTemplate
 ERROR_CODES = {
     "400": "A bad field or body; `fields` names every bad field.",
     "401": "Missing or wrong API key (always the same body).",
+    "403": "Only an admin key may do this.",
     "404": "No such task or image (or it belongs to another key).",
-    "409": "The task has already finished.",
+    "409": "The task has already finished, or the Idempotency-Key was used with another body.",
+    "410": "The task succeeded but its image is no longer in storage.",
     "413": "The body is larger than MAX_CONTENT_LENGTH.",
     "415": "The body is not JSON.",
+    "429": "This key's rate limit (RATE_LIMIT, RATE_LIMIT_SUBMIT) is used up; see Retry-After.",
     "503": "System is busy (more than MAX_QUEUE unfinished jobs) or the queue is unreachable; see Retry-After.",
 }
 
@@ -80,6 +83,15 @@ def field_schema(spec: dict) -> dict:
             },
         }
         schema = {"type": "array", "items": {"oneOf": [lora, {"type": "string"}]}, "maxItems": spec.get("max_items", 8)}
+    elif kind == "webhook_url":
+        schema = {"type": ["string", "null"], "format": "uri", "pattern": "^https?://", "maxLength": 2048}
+    elif kind == "choice_list":
+        schema = {
+            "type": "array",
+            "items": {"enum": list(spec["choices"])},
+            "minItems": 1,
+            "uniqueItems": True,
+        }
     else:
         raise ValueError(f"no JSON Schema for field type {kind!r}")
     schema["description"] = spec.get("description", "")
@@ -140,9 +152,13 @@ COMPONENTS = {
         "required": ["task_id", "state", "status_url"],
         "properties": {
             "task_id": {"type": "string", "format": "uuid"},
-            "state": {"const": "queued"},
+            "state": {
+                "enum": ["queued", "running", "succeeded", "failed", "canceled"],
+                "description": "queued for a new task; for a replayed Idempotency-Key, the task's state now",
+            },
             "status_url": {"type": "string", "format": "uri"},
             "warnings": {"type": "array", "items": {"type": "string"}},
+            "replayed": {"type": "boolean", "description": "true when an Idempotency-Key named an earlier task"},
         },
         "example": {
             "task_id": "5b0e4f0e-9a1c-4f55-8d0e-2f4f5e0b7a11",
@@ -228,6 +244,15 @@ def _submit_operation(template: RequestTemplate, example: dict) -> dict:
         "summary": template.title,
         "description": template.description,
         "operationId": template.name,
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+                "description": "Retry-safe submission: the same key and body give the same task (for 24 h); "
+                "the same key with another body gives 409.",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
@@ -243,7 +268,7 @@ def _submit_operation(template: RequestTemplate, example: dict) -> dict:
                 "description": "synchronous_request finished: the status JSON, or the first image",
                 "content": {"application/json": {"schema": status}, **IMAGE_TYPES},
             },
-            **_errors("400", "401", "413", "415", "503"),
+            **_errors("400", "401", "409", "413", "415", "429", "503"),
         },
     }
 
@@ -296,7 +321,7 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                             "without return_base64 and JSON was not asked for",
                             "content": {"application/json": {"schema": status}, **IMAGE_TYPES},
                         },
-                        **_errors("401", "404", "503"),
+                        **_errors("400", "401", "404", "410", "429", "503"),
                     },
                 }
             },
@@ -308,7 +333,7 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                     "responses": {
                         "200": _json({"type": "object"}, "Canceled (it was queued)."),
                         "202": _json({"type": "object"}, "Running: it stops at its next step."),
-                        **_errors("401", "404", "409", "503"),
+                        **_errors("401", "404", "409", "429", "503"),
                     },
                 }
             },
@@ -321,7 +346,14 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                             "name": "limit",
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-                        }
+                        },
+                        {
+                            "name": "owner",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "Admin keys only: another owner's id (the first 16 hex digits of "
+                            "the SHA-256 of their key).",
+                        },
                     ],
                     "responses": {
                         "200": _json(
@@ -334,7 +366,7 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                             },
                             "Newest first.",
                         ),
-                        **_errors("400", "401", "503"),
+                        **_errors("400", "401", "403", "429", "503"),
                     },
                 }
             },
@@ -348,21 +380,45 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                         {"name": "exp", "in": "query", "schema": {"type": "string"}},
                         {"name": "sig", "in": "query", "schema": {"type": "string"}},
                     ],
-                    "responses": {"200": {"description": "The image", "content": IMAGE_TYPES}, **_errors("401", "404")},
+                    "responses": {
+                        "200": {"description": "The image", "content": IMAGE_TYPES},
+                        **_errors("401", "404", "429"),
+                    },
+                }
+            },
+            "/webhooks/secret": {
+                "get": {
+                    "summary": "This key's webhook signing secret",
+                    "operationId": "webhookSecret",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["secret"],
+                                "properties": {
+                                    "secret": {"type": "string", "pattern": "^whsec_"},
+                                    "scheme": {"type": "string"},
+                                    "events": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                            "Verify webhook-signature with it (Standard Webhooks).",
+                        ),
+                        **_errors("401", "404", "429"),
+                    },
                 }
             },
             "/models": {
                 "get": {
                     "summary": "Models, LoRAs, queue depth and workers",
                     "operationId": "models",
-                    "responses": {"200": _json({"type": "object"}, "The catalog."), **_errors("401")},
+                    "responses": {"200": _json({"type": "object"}, "The catalog."), **_errors("401", "429")},
                 }
             },
             "/samplers": {
                 "get": {
                     "summary": "Sampler keys and their schedulers",
                     "operationId": "samplers",
-                    "responses": {"200": _json({"type": "object"}, "Every key."), **_errors("401")},
+                    "responses": {"200": _json({"type": "object"}, "Every key."), **_errors("401", "429")},
                 }
             },
             "/metrics": {

@@ -6,10 +6,29 @@ import base64
 
 from flask import Response, jsonify, request, url_for
 
+from api.errors import ApiError
 from shared.images import CONTENT_TYPES
 from shared.jobs import SUCCEEDED
+from shared.storage import StorageError
 
 PUBLIC_PARAMS_HIDDEN = ("init_image_key",)
+
+
+def stored_image(svc, key: str) -> bytes:
+    """An image of a finished job; a clear error when storage lost it or cannot be reached."""
+    try:
+        return svc.storage.get(key)
+    except KeyError:
+        raise ApiError(
+            410,
+            "image_gone",
+            f"the job succeeded but its image {key} is no longer in storage (deleted, or the API and the "
+            "workers do not share OUTPUT_DIR or the bucket)",
+        ) from None
+    except StorageError:
+        raise ApiError(
+            503, "storage_unavailable", "storage cannot be reached; try again shortly", headers={"Retry-After": "5"}
+        ) from None
 
 
 def wants_json() -> bool:
@@ -28,7 +47,7 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
         entry["url"] = svc.links.url(image["key"])
         entry["key"] = image["key"]
         if with_base64:
-            entry["base64"] = base64.b64encode(svc.storage.get(image["key"])).decode("ascii")
+            entry["base64"] = base64.b64encode(stored_image(svc, image["key"])).decode("ascii")
         images.append(entry)
     params = {k: v for k, v in (job.get("params") or {}).items() if k not in PUBLIC_PARAMS_HIDDEN}
     payload = {
@@ -47,6 +66,14 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
         "finished_at": job.get("finished_at"),
         "status_url": url_for("jobs.status", task_id=job["id"], _external=True),
     }
+    if params.get("webhook_url"):
+        deliveries = svc.jobs.webhook_deliveries(job["id"])
+        payload["webhook"] = {
+            "url": params["webhook_url"],
+            "events": params.get("webhook_events"),
+            "delivered": sorted({d["event"] for d in deliveries if d.get("delivered")}),
+            "deliveries": deliveries,
+        }
     return payload
 
 
@@ -55,7 +82,7 @@ def status_response(svc, job: dict, code: int = 200) -> Response:
     return_base64 = bool((job.get("params") or {}).get("return_base64"))
     if job["state"] == SUCCEEDED and not return_base64 and not wants_json() and job.get("images"):
         first = job["images"][0]
-        response = Response(svc.storage.get(first["key"]), mimetype=CONTENT_TYPES[first["format"]])
+        response = Response(stored_image(svc, first["key"]), mimetype=CONTENT_TYPES[first["format"]])
         response.headers["X-Task-Id"] = job["id"]
         response.headers["Content-Disposition"] = f'inline; filename="{first["key"].rsplit("/", 1)[-1]}"'
         return response

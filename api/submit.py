@@ -28,9 +28,9 @@ def queue_unavailable() -> ApiError:
     )
 
 
-def submit(svc, request: ValidatedRequest, owner: str) -> str:
+def submit(svc, request: ValidatedRequest, owner: str, job_id: str | None = None) -> str:
     """Return the new job id, or raise 503 when the system is busy or the queue is down."""
-    job_id = str(uuid.uuid4())
+    job_id = job_id or str(uuid.uuid4())
     params = dict(request.params)
     if request.init_image is not None:
         # The input travels as a storage key, never as bytes through Redis.

@@ -40,7 +40,15 @@ class Gunicorn:
 
     def __init__(self, env: dict, workers: int = 2, threads: int = 8):
         self.port = free_port()
-        self.env = {**os.environ, **env, "API_KEYS": KEY, "PYTHONPATH": str(ROOT)}
+        # Benchmarks measure the queue, not the per-key policy: rate limits off unless env sets them.
+        self.env = {
+            **os.environ,
+            "RATE_LIMIT": "off",
+            "RATE_LIMIT_SUBMIT": "off",
+            **env,
+            "API_KEYS": KEY,
+            "PYTHONPATH": str(ROOT),
+        }
         self.workers, self.threads = workers, threads
         self.process = None
 

@@ -7,6 +7,8 @@ from celery import Celery
 from shared.settings import Settings
 
 TASK_GENERATE = "diffq.generate"
+TASK_WEBHOOK = "diffq.webhook"
+WEBHOOK_QUEUE = "webhooks"
 
 
 def make_celery(settings: Settings, name: str = "diffq") -> Celery:

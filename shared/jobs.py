@@ -248,6 +248,20 @@ class JobStore:
             },
         )
 
+    # -- webhooks -------------------------------------------------------------------------
+
+    def add_webhook_delivery(self, job_id: str, entry: dict, keep: int = 50) -> None:
+        """Append one delivery attempt to the job's webhook log (kept as long as the job)."""
+        key = job_key(job_id) + ":webhooks"
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(entry, sort_keys=True))
+        pipe.ltrim(key, -keep, -1)
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def webhook_deliveries(self, job_id: str) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(job_key(job_id) + ":webhooks", 0, -1)]
+
     # -- internals ------------------------------------------------------------------------
 
     def _apply(self, job_id: str, allowed: tuple[str, ...], finishing: bool, values: dict) -> Transition:

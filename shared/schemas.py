@@ -6,8 +6,10 @@ Python's json and marshmallow are lenient in ways a public API must not be: `tru
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import urllib.parse
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
@@ -143,6 +145,48 @@ class LoraList(fields.Field):
         return loras
 
 
+class WebhookUrl(fields.Field):
+    """An http(s) URL with a host and no credentials. Where it points is checked when the job is
+    submitted (shared/webhooks.py), since that needs DNS and the server's settings."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("must be an http or https URL")
+        if len(value) > 2048:
+            raise ValidationError("must be at most 2048 characters long")
+        check_text(value)
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValidationError("must be an http or https URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("must be an http or https URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValidationError("must not contain credentials")
+        if any(ch.isspace() for ch in value):
+            raise ValidationError("must not contain spaces")
+        return value
+
+
+class ChoiceList(fields.Field):
+    """A non-empty JSON array of distinct strings from the template's `choices`."""
+
+    def __init__(self, *args, choices: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choices = choices
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValidationError(f"must be a non-empty list of: {', '.join(self.choices)}")
+        unknown = [v for v in value if v not in self.choices]
+        if unknown:
+            raise ValidationError(f"'{unknown[0]}' is not one of: {', '.join(self.choices)}")
+        if len(set(value)) != len(value):
+            raise ValidationError("names an item twice")
+        return value
+
+
 class MultipleOf(validate.Validator):
     def __init__(self, step: int):
         self.step = step
@@ -172,6 +216,8 @@ FIELD_TYPES = {
     "string_list": StringList,
     "model_list": ModelList,
     "loras": LoraList,
+    "webhook_url": WebhookUrl,
+    "choice_list": ChoiceList,
 }
 
 
@@ -224,6 +270,8 @@ def build_schema(template: RequestTemplate, strict_unknown: bool = True) -> Sche
         kind = FIELD_TYPES[spec["type"]]
         if spec["type"] == "string_list":
             kind = _with_max_length(spec.get("max_length", 4000))
+        elif spec["type"] == "choice_list":
+            kind = functools.partial(ChoiceList, choices=tuple(spec["choices"]))
         messages = {"required": "is required", "null": "must not be null"}
         if spec.get("required"):
             declared[name] = kind(required=True, validate=_validators(spec), error_messages=messages)

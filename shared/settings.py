@@ -38,10 +38,26 @@ class Settings:
     # Comma-separated plain keys, or a file of keys (one per line, plain or "sha256:<hex>").
     api_keys: str = ""
     api_keys_file: str = ""
+    # Keys (plain or "sha256:<hex>") that may read and cancel every caller's jobs and images.
+    admin_api_keys: str = ""
     # Secret that signs image links; derived from the key hashes when empty.
     url_signing_key: str = ""
     image_link_ttl_s: int = 3600
     max_queue: int = 100
+    # Per-key request limits (Flask-Limiter syntax, ";" between limits; empty: none), counted in Redis.
+    rate_limit: str = "3000/minute"
+    rate_limit_submit: str = "600/minute"
+    # Webhooks: the server secret each key's signing secret is derived from (empty: webhooks off),
+    # whether private/loopback destinations are allowed, and the retry schedule (backoff doubles).
+    webhook_secret: str = ""
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 5.0
+    webhook_timeout_s: float = 10.0
+    # Web origins allowed to call the API from a browser (comma-separated, "*" for any). Empty: no CORS.
+    cors_origins: str = ""
+    # How long an Idempotency-Key keeps naming the task it created.
+    idempotency_ttl_s: int = 24 * 3600
     max_content_length: int = 20 * 1024 * 1024
     max_input_pixels: int = 4096 * 4096
     sync_timeout_s: float = 60.0

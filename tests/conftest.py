@@ -28,4 +28,7 @@ def settings(tmp_path, model_cache_dir):
         model_cache_dir=str(model_cache_dir),
         api_keys=f"{TEST_KEY},{OTHER_KEY}",
         torch_threads=1,
+        # Rate limits count in a real Redis; tests/integration/test_access.py covers them.
+        rate_limit="",
+        rate_limit_submit="",
     )

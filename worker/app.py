@@ -11,11 +11,12 @@ from kombu import Queue
 
 from shared import heartbeats
 from shared.catalog import ModelCatalog
-from shared.celery_app import make_celery
-from shared.jobs import redis_client
+from shared.celery_app import WEBHOOK_QUEUE, make_celery
+from shared.jobs import JobStore, redis_client
 from shared.settings import Settings
 from worker.memory import profile as memory_profile
 from worker.tasks import register_tasks
+from worker.webhooks import register_webhook_task
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,19 @@ def create_worker_app(settings: Settings | None = None):
         from worker.broker import TRANSPORT
 
         app.conf.broker_transport = TRANSPORT
-    app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models]
+    # Every worker also delivers webhooks, so they go out while any worker is up.
+    app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models] + [Queue(WEBHOOK_QUEUE)]
     app.conf.worker_proc_alive_timeout = settings.worker_start_timeout_s
     identity = {"name": f"pid-{os.getpid()}"}
     register_tasks(app, settings, lambda: identity["name"])
-    _connect_signals(settings, models, identity)
+    register_webhook_task(
+        app, settings, lambda: JobStore(redis_client(settings.redis_url, settings.redis_timeout_s), settings.job_ttl_s)
+    )
+    _connect_signals(app, settings, models, identity)
     return app
 
 
-def _connect_signals(settings: Settings, models: list[str], identity: dict) -> None:
+def _connect_signals(app, settings: Settings, models: list[str], identity: dict) -> None:
     stop = threading.Event()
 
     @signals.setup_logging.connect(weak=False)
@@ -96,13 +101,15 @@ def _connect_signals(settings: Settings, models: list[str], identity: dict) -> N
             threading.Thread(target=_reaper_loop, args=(client,), name="reaper", daemon=True).start()
 
     def _reaper_loop(client):
-        from shared.jobs import JobStore
         from shared.reaper import reap_if_due
+        from shared.webhooks import queue_delivery, wants
 
         jobs = JobStore(client, settings.job_ttl_s, settings.recent_keep)
         while not stop.wait(settings.reaper_interval_s):
             try:
-                reap_if_due(jobs, settings.reaper_interval_s)
+                for job_id in reap_if_due(jobs, settings.reaper_interval_s):
+                    if wants((jobs.get(job_id) or {}).get("params") or {}, "failed"):
+                        queue_delivery(app, job_id, "failed")
             except Exception as exc:  # noqa: BLE001 - Redis may be restarting; scan again later
                 log.warning("reaper scan failed: %s", exc)
 

@@ -10,6 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 from redis.exceptions import RedisError
 
+from shared import webhooks
 from shared.storage import StorageError
 from worker.engine import Canceled, Requeue
 from worker.errors import JobError, JobTimeout, StorageFailed
@@ -33,7 +34,10 @@ class JobRunner:
         metrics=None,
         max_deliveries: int = 3,
         record_patience_s: float = RECORD_PATIENCE_S,
+        notify=None,
     ):
+        # notify(job_id, event) queues a webhook delivery (worker/webhooks.py).
+        self.notify = notify
         self.max_deliveries = max_deliveries
         self.record_patience_s = record_patience_s
         self.jobs = jobs
@@ -64,6 +68,7 @@ class JobRunner:
             # Every earlier start ended with its worker gone: running it again would only kill another.
             return self._fail(
                 job_id,
+                params,
                 JobError(
                     f"the job was started {started.deliveries - 1} times and each time its worker died (a crash or "
                     "an out-of-memory kill); it is not retried again. Try fewer or smaller images.",
@@ -71,6 +76,7 @@ class JobRunner:
                 ),
             )
         log.info("job %s started on %s", job_id, self.worker_name)
+        self._notify(job_id, params, "running")
         if self.metrics is not None:
             created = self.jobs.created_at(job_id)
             if created is not None:
@@ -97,24 +103,27 @@ class JobRunner:
             log.info("job %s goes back to the queue: this worker is stopping", job_id)
             return REQUEUED
         except Canceled:
-            self._record(self.jobs.cancel, job_id)
+            if self._record(self.jobs.cancel, job_id).applied:
+                self._notify(job_id, params, "canceled")
             log.info("job %s canceled", job_id)
             return "canceled"
         except SoftTimeLimitExceeded:
             return self._fail(
-                job_id, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images")
+                job_id, params, JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images")
             )
         except JobError as exc:
-            return self._fail(job_id, exc)
+            return self._fail(job_id, params, exc)
         except Exception as exc:  # noqa: BLE001 - the job record must say what happened
             log.exception("job %s failed unexpectedly", job_id)
             return self._fail(
                 job_id,
+                params,
                 JobError(
                     f"the worker failed unexpectedly ({type(exc).__name__}); it has been logged", code="internal_error"
                 ),
             )
-        self._record(self.jobs.succeed, job_id, entries, result.total_steps, timings)
+        if self._record(self.jobs.succeed, job_id, entries, result.total_steps, timings).applied:
+            self._notify(job_id, params, "succeeded")
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"
 
@@ -140,10 +149,20 @@ class JobRunner:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def _fail(self, job_id: str, error: JobError) -> str:
+    def _fail(self, job_id: str, params: dict, error: JobError) -> str:
         log.warning("job %s failed: %s: %s", job_id, error.code, error.message)
-        self._record(self.jobs.fail, job_id, error.code, error.message)
+        if self._record(self.jobs.fail, job_id, error.code, error.message).applied:
+            self._notify(job_id, params, "failed")
         return "failed"
+
+    def _notify(self, job_id: str, params: dict, event: str) -> None:
+        """Queue the job's webhook for `event` if it asked for one; never fails the job."""
+        if self.notify is None or not webhooks.wants(params, event):
+            return
+        try:
+            self.notify(job_id, event)
+        except Exception as exc:  # noqa: BLE001 - the job's outcome is recorded; the webhook is extra
+            log.warning("job %s: webhook for %s not queued: %s", job_id, event, exc)
 
     def _record(self, change, *args):
         """Apply a final state change, waiting for Redis through a restart instead of losing the outcome."""

@@ -7,8 +7,9 @@ import logging
 import socket
 import threading
 
-from shared import heartbeats
+from shared import heartbeats, webhooks
 from shared.catalog import ModelCatalog
+from shared.celery_app import make_celery
 from shared.jobs import JobStore, redis_client
 from shared.settings import Settings
 from shared.storage import make_storage
@@ -59,8 +60,15 @@ class WorkerRuntime:
         )
         self.name = worker_name or socket.gethostname()
         self.generator.engine.on_batch = self.metrics.batch_images.observe
+        notifier = make_celery(settings, name="diffq-worker-notify")
         self.runner = JobRunner(
-            self.jobs, self.storage, self.generator, self.name, self.metrics, settings.max_deliveries
+            self.jobs,
+            self.storage,
+            self.generator,
+            self.name,
+            self.metrics,
+            settings.max_deliveries,
+            notify=lambda job_id, event: webhooks.queue_delivery(notifier, job_id, event),
         )
         if settings.worker_metrics_port:
             self.metrics.serve(settings.worker_metrics_port)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from redis.exceptions import RedisError
 
-from api.auth import authenticate
+from api.auth import authenticate, may_see
 from api.errors import ApiError
 from api.services import services
 from api.submit import queue_unavailable
@@ -19,10 +19,15 @@ MIME_BY_EXT = {**CONTENT_TYPES, "json": "application/json", "csv": "text/csv"}
 
 @bp.get("/recent")
 def recent():
-    """The caller's newest successful images, newest first."""
+    """The caller's newest successful images, newest first (an admin may ask for any `owner`'s)."""
     svc = services()
     owner = authenticate(svc.keyring)
     limit = _limit(request.args.get("limit"))
+    wanted = request.args.get("owner")
+    if wanted is not None and wanted != owner:
+        if not g.is_admin:
+            raise ApiError(403, "forbidden", "only an admin key may list another owner's images")
+        owner = wanted
     try:
         entries = svc.jobs.recent(owner, limit)
     except RedisError:
@@ -39,9 +44,9 @@ def image(key: str):
     if not KEY_PATTERN.match(key) or key.startswith("cache/inputs/"):
         raise not_found
     if not svc.links.verify(key, request.args.get("exp"), request.args.get("sig")):
-        owner = authenticate(svc.keyring)
+        authenticate(svc.keyring)
         job = svc.jobs.get(key.rsplit("/", 1)[-1][:36])
-        if job is None or job.get("owner") != owner:
+        if job is None or not may_see(job.get("owner")):
             raise not_found
     try:
         data = svc.storage.get(key)

@@ -177,3 +177,14 @@ def test_metrics_add_up_across_api_processes(settings, celery):
         app.test_client().post("/generate", json={"prompt": "x"}, headers=AUTH)
     text = apps[0].test_client().get("/metrics").get_data(as_text=True)
     assert 'diffq_api_requests_total{endpoint="jobs.generate",method="POST",status="202"} 2' in text
+
+
+def test_an_image_missing_from_storage_is_410_not_500(client, app):
+    task_id = client.post("/generate", json={"prompt": "gone"}, headers=AUTH).json["task_id"]
+    jobs = app.extensions["diffq"].jobs
+    jobs.start(task_id, "w")
+    image = {"key": f"cache/data/{task_id}-0.png", "seed": 1, "width": 8, "height": 8, "format": "png"}
+    jobs.succeed(task_id, [image], 1)
+    answer = client.get(f"/status/{task_id}", headers=AUTH)
+    assert answer.status_code == 410 and answer.json["error"]["code"] == "image_gone"
+    assert client.get(f"/status/{task_id}?format=json", headers=AUTH).json["state"] == "succeeded"
