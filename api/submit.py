@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -28,9 +27,8 @@ def queue_unavailable() -> ApiError:
     )
 
 
-def submit(svc, request: ValidatedRequest, owner: str, job_id: str | None = None) -> str:
-    """Return the new job id, or raise 503 when the system is busy or the queue is down."""
-    job_id = job_id or str(uuid.uuid4())
+def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
+    """Record and send job `job_id`; return it, or raise 503 when the system is busy or the queue is down."""
     params = dict(request.params)
     if request.init_image is not None:
         # The input travels as a storage key, never as bytes through Redis.
