@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     from api import cors, metrics, ratelimit
     from api.errors import register_error_handlers
     from api.services import Services
-    from api.views import docs, hooks, jobs, results, system, web
+    from api.views import docs, hooks, jobs, results, system, threads, web
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
         logging.getLogger(__name__).warning("no API keys configured: every request will get 401")
     register_error_handlers(app)
     metrics.install(app, app.extensions["diffq"].jobs.redis)
-    for module in (jobs, results, hooks, system, docs, web):
+    for module in (jobs, results, threads, hooks, system, docs, web):
         app.register_blueprint(module.bp)
     ratelimit.install(app, settings)
     cors.install(app, settings)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from shared.schemas import ID_PATTERN, MAX_SEED, MODEL_NAME_PATTERN
+from api.openapi_threads import thread_paths
+from shared.schemas import ID_PATTERN, MAX_SEED, MODEL_NAME_PATTERN, RESERVED_ID
 from shared.templates import RequestTemplate
 
 ERROR_CODES = {
     "400": "A bad field or body; `fields` names every bad field.",
     "401": "Missing or wrong API key (always the same body).",
-    "403": "Only an admin key may do this.",
+    "403": "Only an admin key may do this, or the user_id belongs to another key.",
     "404": "No such task or image (or it belongs to another key).",
     "409": "The task has already finished, or the Idempotency-Key was used with another body.",
     "410": "The task succeeded but its image is no longer in storage.",
@@ -57,7 +58,7 @@ def field_schema(spec: dict) -> dict:
             ]
         }
     elif kind == "id":
-        schema = {"type": ["string", "null"], "pattern": ID_PATTERN.pattern}
+        schema = {"type": ["string", "null"], "pattern": ID_PATTERN.pattern, "not": {"const": RESERVED_ID}}
     elif kind == "string_list":
         schema = {
             "type": ["array", "null"],
@@ -268,7 +269,7 @@ def _submit_operation(template: RequestTemplate, example: dict) -> dict:
                 "description": "synchronous_request finished: the status JSON, or the first image",
                 "content": {"application/json": {"schema": status}, **IMAGE_TYPES},
             },
-            **_errors("400", "401", "409", "413", "415", "429", "503"),
+            **_errors("400", "401", "403", "409", "413", "415", "429", "503"),
         },
     }
 
@@ -444,6 +445,7 @@ def build_spec(templates: dict[str, RequestTemplate], server_url: str = "/") -> 
                     },
                 }
             },
+            **thread_paths(_errors, _json, TASK_ID),
             "/health": {
                 "get": {
                     "summary": "Redis and workers",

@@ -66,6 +66,8 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
         "finished_at": job.get("finished_at"),
         "status_url": url_for("jobs.status", task_id=job["id"], _external=True),
     }
+    if job.get("result") is not None:
+        payload["result"] = job["result"]
     if params.get("webhook_url"):
         deliveries = svc.jobs.webhook_deliveries(job["id"])
         payload["webhook"] = {

@@ -44,15 +44,40 @@ def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
                 headers={"Retry-After": DOWN_RETRY_AFTER_S},
             ) from None
         params["init_image_key"] = key
+    return record_and_send(
+        svc,
+        job_id,
+        owner=owner,
+        kind=request.kind,
+        model=request.model.name,
+        params=params,
+        warnings=request.warnings,
+        queue=request.model.queue,
+    )
+
+
+def record_and_send(
+    svc,
+    job_id: str,
+    *,
+    owner: str,
+    kind: str,
+    model: str,
+    params: dict,
+    warnings: list[str],
+    queue: str,
+    task: str = TASK_GENERATE,
+) -> str:
+    """Record job `job_id` as queued and send its task; 503 when the system is busy or the queue is down."""
     try:
         accepted = svc.jobs.create(
             job_id,
             owner=owner,
-            kind=request.kind,
-            model=request.model.name,
+            kind=kind,
+            model=model,
             params=params,
-            warnings=request.warnings,
-            queue=request.model.queue,
+            warnings=warnings,
+            queue=queue,
             max_active=svc.settings.max_queue,
         )
     except RedisError:
@@ -67,21 +92,21 @@ def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
         )
     try:
         svc.celery.send_task(
-            TASK_GENERATE,
+            task,
             kwargs={"job_id": job_id, "params": params},
             task_id=job_id,
-            queue=request.model.queue,
+            queue=queue,
             # Short display strings: Celery's saferepr of the params cost a third of the publish,
             # and prompts have no business in Flower's task list or worker logs.
             argsrepr="()",
             kwargsrepr=f"{{'job_id': '{job_id}'}}",
         )
     except (OperationalError, RedisError, OSError):
-        log.warning("could not send job %s to %s", job_id, request.model.queue)
+        log.warning("could not send job %s to %s", job_id, queue)
         try:
             svc.jobs.delete(job_id)
         except RedisError:
             pass
         raise queue_unavailable() from None
-    log.info("job %s queued on %s", job_id, request.model.queue)
+    log.info("job %s queued on %s", job_id, queue)
     return job_id

@@ -9,6 +9,7 @@ from shared.settings import Settings
 TASK_GENERATE = "diffq.generate"
 TASK_WEBHOOK = "diffq.webhook"
 WEBHOOK_QUEUE = "webhooks"
+TASK_PREPROCESS = "diffq.preprocess"
 
 
 def make_celery(settings: Settings, name: str = "diffq") -> Celery:

@@ -16,7 +16,7 @@ import redis
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
-JSON_FIELDS = ("params", "warnings", "progress", "images", "error", "timings")
+JSON_FIELDS = ("params", "warnings", "progress", "images", "error", "timings", "result")
 
 ACTIVE_SET = "jobs:active"
 RECENT_PREFIX = "recent:"
@@ -213,6 +213,15 @@ class JobStore:
             job = self.get(job_id)
             self._add_recent(job, images, now)
         return result
+
+    def finish(self, job_id: str, result: dict, timings: dict | None = None) -> Transition:
+        """running -> succeeded for jobs that make data rather than images (preprocess extensions)."""
+        return self._apply(
+            job_id,
+            (RUNNING,),
+            True,
+            {"state": SUCCEEDED, "finished_at": time.time(), "result": result, "timings": timings or {}},
+        )
 
     def created_at(self, job_id: str) -> float | None:
         value = self.redis.hget(job_key(job_id), "created_at")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.storage import StorageError, check_key
+from shared.storage import KEY_PATTERN, StorageError, check_folder, check_key
 
 MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -80,6 +80,25 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"could not delete {key}: {_reason(exc)}") from exc
+
+    def list(self, folder: str) -> list[str]:
+        """Keys of the objects directly in `folder`, sorted (ListObjectsV2, every page)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = self.prefix + check_folder(folder) + "/"
+        keys = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                keys += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return []
+            raise StorageError(f"could not list {folder} in s3://{self.bucket}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not list {folder} in s3://{self.bucket}: {_reason(exc)}") from exc
+        return sorted(key for key in keys if KEY_PATTERN.match(key))
 
     def _ensure_bucket(self) -> None:
         """With S3_CREATE_BUCKET (handy for MinIO), create the bucket on first write."""

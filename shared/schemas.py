@@ -16,6 +16,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from shared.templates import RequestTemplate
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The storage area of jobs without user_id and thread_id (seed 000's "cache").
+RESERVED_ID = "cache"
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SEED = 2**64 - 1
 
@@ -91,6 +93,8 @@ class IdField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not ID_PATTERN.match(value):
             raise ValidationError("must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        if value == RESERVED_ID:
+            raise ValidationError(f"'{RESERVED_ID}' is reserved for jobs logged without a user and thread")
         return value
 
 

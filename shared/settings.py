@@ -99,6 +99,9 @@ class Settings:
     # How often (across all workers) unfinished jobs are checked for a lost queue message; a job
     # missing from the queues on two checks this far apart is failed with task_lost. 0: never.
     reaper_interval_s: float = 60.0
+    # The image_encoding extension: a CLIP vision model (diffusers-style folder or Hugging Face repo
+    # id, e.g. openai/clip-vit-base-patch32). Empty: a deterministic offline encoder.
+    clip_vision_model: str = ""
     # How long a new pool process may take to start (imports torch, preloads models).
     worker_start_timeout_s: float = 300.0
     # On SIGTERM a worker finishes its job for at most this long, then requeues it and exits.

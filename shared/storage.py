@@ -7,8 +7,12 @@ import re
 import tempfile
 from pathlib import Path
 
-# A key is 1-4 id segments and a file name; nothing a request sends ever becomes a path directly.
-KEY_PATTERN = re.compile(r"^(?:[A-Za-z0-9_-]{1,64}/){1,4}[A-Za-z0-9_-]{1,80}\.(?:png|jpg|webp|json|csv)$")
+# A key is 1-4 id segments and a file name, or users.csv at the root (seed 000's user list);
+# nothing a request sends ever becomes a path directly.
+KEY_PATTERN = re.compile(
+    r"^(?:(?:[A-Za-z0-9_-]{1,64}/){1,4}[A-Za-z0-9_-]{1,80}\.(?:png|jpg|webp|json|csv)|users\.csv)$"
+)
+FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}(?:/[A-Za-z0-9_-]{1,64}){0,3}$")
 CACHE_AREA = "cache"
 
 
@@ -20,6 +24,12 @@ def check_key(key: str) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise StorageError(f"invalid storage key {key!r}")
     return key
+
+
+def check_folder(folder: str) -> str:
+    if not isinstance(folder, str) or not FOLDER_PATTERN.match(folder):
+        raise StorageError(f"invalid storage folder {folder!r}")
+    return folder
 
 
 def job_folder(user_id: str | None, thread_id: str | None) -> str:
@@ -86,6 +96,17 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def list(self, folder: str) -> list[str]:
+        """Keys of the files directly in `folder` (e.g. "u1/t1/data"), sorted; none when it is absent."""
+        base = self.root / check_folder(folder)
+        try:
+            names = sorted(entry.name for entry in base.iterdir() if entry.is_file())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"could not list {folder}: {exc.strerror or exc}") from exc
+        return [f"{folder}/{name}" for name in names if KEY_PATTERN.match(f"{folder}/{name}")]
 
 
 def make_storage(settings):

@@ -12,6 +12,7 @@ from kombu import Queue
 from shared import heartbeats
 from shared.catalog import ModelCatalog
 from shared.celery_app import WEBHOOK_QUEUE, make_celery
+from shared.extensions import PREPROCESS_QUEUE
 from shared.jobs import JobStore, redis_client
 from shared.settings import Settings
 from worker.memory import profile as memory_profile
@@ -48,8 +49,11 @@ def create_worker_app(settings: Settings | None = None):
         from worker.broker import TRANSPORT
 
         app.conf.broker_transport = TRANSPORT
-    # Every worker also delivers webhooks, so they go out while any worker is up.
-    app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models] + [Queue(WEBHOOK_QUEUE)]
+    # Every worker also delivers webhooks and runs preprocess extensions, so they go out while any worker is up.
+    app.conf.task_queues = [Queue(catalog.models[name].queue) for name in models] + [
+        Queue(WEBHOOK_QUEUE),
+        Queue(PREPROCESS_QUEUE),
+    ]
     app.conf.worker_proc_alive_timeout = settings.worker_start_timeout_s
     identity = {"name": f"pid-{os.getpid()}"}
     register_tasks(app, settings, lambda: identity["name"])
@@ -83,10 +87,12 @@ def _connect_signals(app, settings: Settings, models: list[str], identity: dict)
             threading.Thread(target=_prepare_child, name="prepare-runtime", daemon=True).start()
 
     @signals.worker_ready.connect(weak=False)
-    def _start(**_kwargs):
+    def _start(sender=None, **_kwargs):
         client = redis_client(settings.redis_url, settings.redis_timeout_s)
         # "device" itself is reported by the pool child once it has resolved DEVICE=auto.
         info = {"models": models, "device_setting": settings.device, "pid": os.getpid(), "state": "ready"}
+        # How many jobs it runs at once (GET /server/status compares it with its running jobs).
+        info["concurrency"] = getattr(getattr(sender, "pool", None), "limit", None) or 1
 
         def loop():
             while not stop.is_set():

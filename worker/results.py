@@ -47,8 +47,15 @@ def make_grid(images: list[Image.Image], per_row: int) -> Image.Image:
     return grid
 
 
-def store_results(storage, job_id: str, params: dict, images: list[tuple[Image.Image, int]], plan=None) -> list[dict]:
-    """Store every image, the grid when asked, and the metadata JSON last; return image entries.
+def store_results(
+    storage,
+    job_id: str,
+    params: dict,
+    images: list[tuple[Image.Image, int]],
+    plan=None,
+    created_at: float | None = None,
+) -> dict:
+    """Store every image, the grid when asked, and the metadata JSON last; return that metadata.
 
     `plan` gives each image's prompt and model; random diffusion reports them per image.
     """
@@ -78,6 +85,14 @@ def store_results(storage, job_id: str, params: dict, images: list[tuple[Image.I
         entries.append(
             {"key": key, "seed": images[0][1], "width": grid.width, "height": grid.height, "format": ext, "grid": True}
         )
-    metadata = {"job_id": job_id, "finished_at": time.time(), "params": params, "images": entries}
+    metadata = {
+        "job_id": job_id,
+        "model": params["model"],
+        "created_at": created_at,
+        "finished_at": time.time(),
+        "params": {k: v for k, v in params.items() if k != "init_image_key"},
+        "images": entries,
+        "ratings": [],
+    }
     storage.put(metadata_key(folder, job_id), json.dumps(metadata, indent=2).encode(), "application/json")
-    return entries
+    return metadata

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from shared import webhooks
 from shared.storage import StorageError
+from shared.threadlog import logged
 from worker.engine import Canceled, Requeue
 from worker.errors import JobError, JobTimeout, StorageFailed
 from worker.logs import job_context
@@ -35,7 +36,10 @@ class JobRunner:
         max_deliveries: int = 3,
         record_patience_s: float = RECORD_PATIENCE_S,
         notify=None,
+        logs=None,
     ):
+        # logs: shared.threadlog.ThreadLogs, which keeps the thread/user CSV views of seed 000.
+        self.logs = logs
         # notify(job_id, event) queues a webhook delivery (worker/webhooks.py).
         self.notify = notify
         self.max_deliveries = max_deliveries
@@ -92,7 +96,9 @@ class JobRunner:
             if result.warnings:
                 self._record(self.jobs.add_warnings, job_id, result.warnings)
             store_started = time.perf_counter()
-            entries = self._store(job_id, params, result.images, result.plan)
+            metadata = self._store(job_id, params, result.images, result.plan)
+            entries = metadata["images"]
+            self._log(params, metadata)
             timings = {
                 "generate_s": round(store_started - generate_started, 4),
                 "device_s": round(result.device_s, 4),
@@ -140,7 +146,7 @@ class JobRunner:
         delay = 0.5
         for attempt in range(1, STORAGE_ATTEMPTS + 1):
             try:
-                return store_results(self.storage, job_id, params, images, plan)
+                return store_results(self.storage, job_id, params, images, plan, self._created_at(job_id))
             except StorageError as exc:
                 log.warning("job %s: storing results failed (attempt %d): %s", job_id, attempt, exc)
                 if attempt == STORAGE_ATTEMPTS:
@@ -148,6 +154,22 @@ class JobRunner:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    def _created_at(self, job_id: str) -> float | None:
+        try:
+            return self.jobs.created_at(job_id)
+        except RedisError:
+            return None
+
+    def _log(self, params: dict, metadata: dict) -> None:
+        """Update the thread's CSV views; the job JSON is already stored, so a failure here only delays them."""
+        thread = logged(params)
+        if self.logs is None or thread is None:
+            return
+        try:
+            self.logs.record(*thread, metadata)
+        except Exception as exc:  # noqa: BLE001 - the next job of the thread (or a rating) rewrites the views
+            log.warning("job %s: thread log not updated: %s", metadata["job_id"], exc)
 
     def _fail(self, job_id: str, params: dict, error: JobError) -> str:
         log.warning("job %s failed: %s: %s", job_id, error.code, error.message)

@@ -13,6 +13,7 @@ from shared.celery_app import make_celery
 from shared.jobs import JobStore, redis_client
 from shared.settings import Settings
 from shared.storage import make_storage
+from shared.threadlog import ThreadLogs
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class WorkerRuntime:
 
         from worker.cache import ModelCache
         from worker.devices import dtype_for, resolve_device
+        from worker.extensions import PreprocessRunner
         from worker.generator import Generator
         from worker.loading import load_model
         from worker.metrics import WorkerMetrics
@@ -69,7 +71,9 @@ class WorkerRuntime:
             self.metrics,
             settings.max_deliveries,
             notify=lambda job_id, event: webhooks.queue_delivery(notifier, job_id, event),
+            logs=ThreadLogs.with_redis(self.storage, self.jobs.redis),
         )
+        self.preprocessor = PreprocessRunner(self.jobs, self.storage, settings, self.name)
         if settings.worker_metrics_port:
             self.metrics.serve(settings.worker_metrics_port)
         heartbeats.beat(self.jobs.redis, self.name, {"device": self.device}, settings.heartbeat_s * 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.celery_app import TASK_GENERATE
+from shared.celery_app import TASK_GENERATE, TASK_PREPROCESS
 
 
 def register_tasks(app, settings, worker_name) -> None:
@@ -19,3 +19,8 @@ def register_tasks(app, settings, worker_name) -> None:
             # The worker is stopping: hand the message back to the broker for another worker.
             raise Reject(f"job {job_id} requeued at shutdown", requeue=True)
         return state
+
+    @app.task(name=TASK_PREPROCESS)
+    def preprocess(*, job_id: str, params: dict, **_newer_fields) -> str:
+        """Run one preprocess extension (shared/extensions.py) on a thread's data."""
+        return get_runtime(settings, worker_name()).preprocessor.run(job_id, params)

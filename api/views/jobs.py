@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.presenters import status_response
 from api.services import services
 from api.submit import queue_unavailable, submit
+from api.threads import claim_user
 from shared import webhooks
 from shared.jobs import TERMINAL
 from shared.validation import RequestInvalid
@@ -47,7 +48,7 @@ def status(task_id: str):
         raise ApiError(
             400, "invalid_request", "format may only be 'json'", fields={"format": "must be 'json' or left out"}
         )
-    return status_response(svc, _owned_job(svc, task_id))
+    return status_response(svc, owned_job(svc, task_id))
 
 
 def _accept(kind: str):
@@ -63,6 +64,8 @@ def _accept(kind: str):
         raise ApiError(400, "invalid_request", str(exc), fields=exc.fields) from None
     if validated.params.get("webhook_url"):
         _check_webhook(svc, validated.params["webhook_url"])
+    if validated.params.get("user_id"):
+        claim_user(svc.jobs.redis, validated.params["user_id"], owner)
     job_id, replayed = _submit_once(svc, kind, body, validated, owner)
     if validated.params.get("synchronous_request"):
         job = _wait(svc, job_id, svc.settings.sync_timeout_s)
@@ -142,7 +145,7 @@ def _wait(svc, job_id: str, timeout_s: float) -> dict:
         delay = min(delay * 1.5, 0.5)
 
 
-def _owned_job(svc, task_id: str) -> dict:
+def owned_job(svc, task_id: str) -> dict:
     """The job if it exists and belongs to the caller; 404 otherwise (never say which)."""
     not_found = ApiError(404, "not_found", "no task with this id")
     if not TASK_ID.match(task_id):
@@ -156,12 +159,12 @@ def _owned_job(svc, task_id: str) -> dict:
     return job
 
 
-@bp.delete("/tasks/<path:task_id>")
+@bp.delete("/tasks/<task_id>")
 def cancel(task_id: str):
     """Cancel a job: a queued one never runs, a running one stops at its next step."""
     svc = services()
     authenticate(svc.keyring)
-    job = _owned_job(svc, task_id)
+    job = owned_job(svc, task_id)
     try:
         state = svc.jobs.request_cancel(job["id"])
     except RedisError:

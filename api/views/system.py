@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
 from api import metrics as api_metrics
 from api.auth import authenticate
+from api.errors import ApiError
 from api.services import services
 from shared import heartbeats
+from shared.availability import availability
 from shared.queues import queue_depths
 from shared.samplers import ALIASES, SAMPLERS, sampler_spec
 
@@ -37,6 +39,27 @@ def health():
             "max_queue": svc.settings.max_queue,
         }
     )
+
+
+@bp.get("/server/status")
+def server_status():
+    """Seed 002: whether a job sent now would start at once (?model= picks the model; default the default)."""
+    svc = services()
+    authenticate(svc.keyring)
+    label = request.args.get("model")
+    spec = svc.catalog.default if label is None else svc.catalog.resolve(label)
+    if spec is None:
+        raise ApiError(
+            400, "invalid_request", f"unknown model '{label}'", fields={"model": "must be a model from GET /models"}
+        )
+    try:
+        available, reason = availability(svc.jobs.redis, spec.name, spec.queue)
+    except RedisError:
+        available, reason = False, "the job queue is unreachable"
+    body = {"is_available": available, "model": spec.name}
+    if reason:
+        body["reason"] = reason
+    return jsonify(body)
 
 
 @bp.get("/models")

@@ -44,7 +44,7 @@ def test_parameters_text_is_a1111_format():
 def test_png_jpg_webp_carry_parameters(tmp_path):
     storage = LocalStorage(tmp_path)
     for fmt, ext in (("png", "png"), ("jpg", "jpg"), ("jpeg", "jpg"), ("webp", "webp")):
-        entries = store_results(storage, JOB, {**PARAMS, "format": fmt}, images(1))
+        entries = store_results(storage, JOB, {**PARAMS, "format": fmt}, images(1))["images"]
         data = storage.get(entries[0]["key"])
         assert entries[0]["key"].endswith(f"{JOB}-0.{ext}")
         assert "Seed: 42" in read_parameters(data)
@@ -53,7 +53,7 @@ def test_png_jpg_webp_carry_parameters(tmp_path):
 def test_layout_metadata_and_grid(tmp_path):
     storage = LocalStorage(tmp_path)
     params = {**PARAMS, "skip_grid": False, "user_id": "u1", "thread_id": "t1"}
-    entries = store_results(storage, JOB, params, images(2))
+    entries = store_results(storage, JOB, params, images(2))["images"]
     assert [e["key"] for e in entries] == [
         f"u1/t1/data/{JOB}-0.png",
         f"u1/t1/data/{JOB}-1.png",
@@ -79,7 +79,7 @@ def test_random_diffusion_images_say_which_prompt_and_model(tmp_path):
     storage = LocalStorage(tmp_path)
     plan = [PlannedImage(0, 42, "cat", "tiny"), PlannedImage(1, 43, "dog", "tiny-b")]
     params = {**PARAMS, "prompt": None, "prompt_list": ["cat", "dog"], "model_list": ["tiny", "tiny-b"]}
-    entries = store_results(storage, JOB, params, images(2), plan)
+    entries = store_results(storage, JOB, params, images(2), plan)["images"]
     assert [(e["prompt"], e["model"]) for e in entries] == [("cat", "tiny"), ("dog", "tiny-b")]
     text = read_parameters(storage.get(entries[1]["key"]))
     assert text.startswith("dog\n") and "Model: tiny-b" in text and "Seed: 43" in text
@@ -93,7 +93,7 @@ def test_clip_skip_and_loras_in_parameters():
 def test_jpeg_quality_is_applied(tmp_path):
     storage = LocalStorage(tmp_path)
     noisy = [(Image.effect_noise((64, 64), 80).convert("RGB"), 1)]
-    low = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 10}, noisy)
+    low = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 10}, noisy)["images"]
     low_size = len(storage.get(low[0]["key"]))
-    high = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 95}, noisy)
+    high = store_results(storage, JOB, {**PARAMS, "format": "jpg", "quality": 95}, noisy)["images"]
     assert len(storage.get(high[0]["key"])) > 2 * low_size
