@@ -9,9 +9,9 @@ from flask import Response, jsonify, request, url_for
 from api.errors import ApiError
 from shared.images import CONTENT_TYPES
 from shared.jobs import SUCCEEDED
-from shared.storage import StorageError
+from shared.storage import INPUT_KEYS, StorageError
 
-PUBLIC_PARAMS_HIDDEN = ("init_image_key",)
+PUBLIC_PARAMS_HIDDEN = tuple(INPUT_KEYS.values())
 
 
 def stored_image(svc, key: str) -> bytes:
@@ -42,6 +42,7 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
     images = []
     for image in job.get("images") or []:
         entry = {k: image[k] for k in ("seed", "width", "height", "format", "prompt", "model") if k in image}
+        entry["errors"] = image.get("errors", [])
         if image.get("grid"):
             entry["grid"] = True
         entry["url"] = svc.links.url(image["key"])

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from api.errors import ApiError
 from shared.celery_app import TASK_GENERATE
 from shared.images import png_bytes
-from shared.storage import StorageError, input_key
+from shared.storage import INPUT_KEYS, StorageError, input_key
 from shared.validation import ValidatedRequest
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,11 @@ def queue_unavailable() -> ApiError:
 def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
     """Record and send job `job_id`; return it, or raise 503 when the system is busy or the queue is down."""
     params = dict(request.params)
-    if request.init_image is not None:
-        # The input travels as a storage key, never as bytes through Redis.
-        key = input_key(job_id)
+    for name, image in request.images.items():
+        # Input images travel as storage keys, never as bytes through Redis.
+        key = input_key(job_id, name)
         try:
-            svc.storage.put(key, png_bytes(request.init_image), "image/png")
+            svc.storage.put(key, png_bytes(image), "image/png")
         except StorageError as exc:
             log.error("could not store input of job %s: %s", job_id, exc)
             raise ApiError(
@@ -43,7 +43,7 @@ def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
                 "the input image could not be stored; try again shortly",
                 headers={"Retry-After": DOWN_RETRY_AFTER_S},
             ) from None
-        params["init_image_key"] = key
+        params[INPUT_KEYS[name]] = key
     return record_and_send(
         svc,
         job_id,

@@ -149,6 +149,66 @@ def build() -> tuple[dict, dict]:
         ),
         poll("Status of img2img (JSON)", "img2img_id"),
         request(
+            "Server status (seed 002)",
+            "GET",
+            "/server/status",
+            script(
+                "pm.test('says is_available', () => pm.expect(pm.response.json().is_available).to.be.a('boolean'));"
+            ),
+        ),
+        request(
+            "Generate in a thread (seed 000 logs)",
+            "POST",
+            "/generate",
+            script(
+                *accepted,
+                "pm.collectionVariables.set('thread_task_id', body.task_id);",
+                "pm.collectionVariables.set('thread_task_id_polls', 0);",
+            ),
+            {**FAST, "user_id": "postman", "thread_id": "demo"},
+        ),
+        poll("Status of the thread's job (JSON)", "thread_task_id"),
+        request(
+            "Rate the image",
+            "POST",
+            "/tasks/{{thread_task_id}}/ratings",
+            script("pm.test('rated', () => pm.response.to.have.status(201));"),
+            {"rating": 5, "image": 0},
+        ),
+        request(
+            "Fetch the thread log (seed 000 DSL)",
+            "POST",
+            "/fetch/log",
+            script(
+                "pm.test('log rows and images', () => { pm.response.to.have.status(200);"
+                " const r = pm.response.json().results; pm.expect(r['log/log'].length).to.be.above(0);"
+                " pm.expect(r['log/image'][0].url).to.include('/images/'); });"
+            ),
+            {
+                "dsl": {
+                    "data": {"user_id": "postman", "thread_id": "demo"},
+                    "input": [
+                        {"attribute": "log/log", "filter": "all"},
+                        {"attribute": "log/image", "filter": "latest"},
+                    ],
+                    "output": "latest-log/prompt-json",
+                }
+            },
+        ),
+        request(
+            "Preprocess: image encoding",
+            "POST",
+            "/extensions/preprocess",
+            script(*accepted),
+            {
+                "extension_name": "preprocess",
+                "task": "image_encoding",
+                "data": {"object": "thread", "user_id": "postman", "thread_id": "demo"},
+                "input": [{"attribute": "log/image", "filter": "unprocessed"}],
+                "output": "map-log/image",
+            },
+        ),
+        request(
             "Recent images",
             "GET",
             "/recent?limit=5",

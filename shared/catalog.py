@@ -72,11 +72,36 @@ class LoraSpec:
         return {"name": self.name, "family": self.family, "description": self.description}
 
 
+# Detectors that turn an input image into a ControlNet conditioning image (seed 004's ctypes).
+# canny and the soft edges run built in; depth and pose need a model under `detectors:`.
+BUILTIN_DETECTORS = ("canny", "soft", "soft-sobel")
+MODEL_DETECTORS = ("depth", "pose")
+DETECTORS = BUILTIN_DETECTORS + MODEL_DETECTORS
+
+
+@dataclass(frozen=True)
+class ControlNetSpec:
+    """A ControlNet (seed 004's Cond2ImPipe): its weights, family and the detector that fits it."""
+
+    name: str
+    source: str
+    family: str = "sd1"
+    detector: str = "canny"
+    description: str = ""
+    base_dir: str = "."
+
+    def public(self) -> dict:
+        return {"name": self.name, "family": self.family, "detector": self.detector, "description": self.description}
+
+
 @dataclass(frozen=True)
 class ModelCatalog:
     default_name: str
     models: dict[str, ModelSpec]
     loras: dict[str, LoraSpec] = field(default_factory=dict)
+    controlnets: dict[str, ControlNetSpec] = field(default_factory=dict)
+    # detector name -> model source (a folder or Hugging Face id), for depth and pose
+    detectors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCatalog:
@@ -93,8 +118,16 @@ class ModelCatalog:
         for name, entry in entries.items():
             models[name] = _spec(name, entry or {}, base_dir)
         loras = {name: _lora(name, entry or {}, base_dir) for name, entry in (raw.get("loras") or {}).items()}
+        controlnets = {
+            name: _controlnet(name, entry or {}, base_dir) for name, entry in (raw.get("controlnets") or {}).items()
+        }
+        detectors = {}
+        for name, entry in (raw.get("detectors") or {}).items():
+            if name not in MODEL_DETECTORS or not isinstance(entry, dict) or not entry.get("source"):
+                raise CatalogError(f"detectors: {name!r} must be one of {', '.join(MODEL_DETECTORS)} with a source")
+            detectors[name] = str(entry["source"])
         default_name = raw.get("default") or next(iter(models))
-        catalog = cls(default_name=default_name, models=models, loras=loras)
+        catalog = cls(default_name, models, loras, controlnets, detectors)
         if catalog.resolve(default_name) is None:
             raise CatalogError(f"default model {default_name!r} is not in models.yaml")
         _check_aliases(models)
@@ -158,6 +191,14 @@ def _check_aliases(models: dict[str, ModelSpec]) -> None:
             if label in seen and seen[label] != spec.name:
                 raise CatalogError(f"name {label!r} is used by both {seen[label]!r} and {spec.name!r}")
             seen[label] = spec.name
+
+
+def _controlnet(name: str, entry: dict, base_dir: str) -> ControlNetSpec:
+    family = _checked_family("ControlNet", name, entry)
+    detector = entry.get("detector", "canny")
+    if detector not in DETECTORS + ("none",):
+        raise CatalogError(f"ControlNet {name!r}: detector must be one of {', '.join(DETECTORS)} or none")
+    return ControlNetSpec(name, str(entry["source"]), family, detector, entry.get("description", ""), base_dir)
 
 
 def _lora(name: str, entry: dict, base_dir: str) -> LoraSpec:

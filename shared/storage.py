@@ -49,8 +49,18 @@ def metadata_key(folder: str, job_id: str) -> str:
     return check_key(f"{folder}/{job_id}.json")
 
 
-def input_key(job_id: str) -> str:
-    return check_key(f"{CACHE_AREA}/inputs/{job_id}.png")
+# Image fields of a request -> the job parameter that holds the stored copy's key.
+INPUT_KEYS = {
+    "init_img": "init_image_key",
+    "mask": "mask_key",
+    "image_painted": "image_painted_key",
+    "control_image": "control_image_key",
+}
+
+
+def input_key(job_id: str, field: str = "init_img") -> str:
+    suffix = "" if field == "init_img" else f"-{field}"
+    return check_key(f"{CACHE_AREA}/inputs/{job_id}{suffix}.png")
 
 
 class LocalStorage:

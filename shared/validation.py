@@ -9,14 +9,15 @@ from marshmallow import ValidationError
 from PIL import Image
 
 from shared.catalog import ModelCatalog, ModelSpec
+from shared.controls import check_controls
 from shared.images import InputImageError, decode_base64_image
 from shared.samplers import sampler_spec
 from shared.schemas import MAX_SEED, build_schema
 from shared.templates import RequestTemplate
 
 MODEL_DEFAULTED = ("width", "height", "steps", "guidance_scale", "sampler", "timestep_spacing")
-# Fields that travel with the request but are not generation parameters.
-NOT_PARAMS = ("api_key", "init_img")
+# Fields that travel with the request but are not generation parameters (images travel as storage keys).
+NOT_PARAMS = ("api_key",)
 
 
 class RequestInvalid(ValueError):
@@ -36,6 +37,8 @@ class ValidatedRequest:
     warnings: list[str] = field(default_factory=list)
     init_image: Image.Image | None = None
     api_key: str | None = None
+    # Every image field given (init_img, mask, image_painted, control_image), decoded.
+    images: dict[str, Image.Image] = field(default_factory=dict)
 
 
 class RequestValidator:
@@ -47,6 +50,7 @@ class RequestValidator:
         self.max_input_pixels = max_input_pixels
         self.schema = build_schema(template)
         self.aliases = template.aliases
+        self.image_fields = tuple(name for name, spec in template.fields.items() if spec["type"] == "image")
 
     def validate(self, body) -> ValidatedRequest:
         if not isinstance(body, dict):
@@ -83,13 +87,16 @@ class RequestValidator:
         if approximation:
             warnings.append(f"sampler '{data['sampler']}': {approximation}")
         self._cross_checks(data, errors, used_names)
-        init_image = self._init_image(data, errors)
+        check_controls(data, model, self.catalog, self.template.name, errors)
+        images = self._images(data, errors)
         if errors:
             raise RequestInvalid(errors)
         self._not_applied_warnings(data, warnings)
         api_key = data.get("api_key")
-        params = {k: v for k, v in data.items() if k not in NOT_PARAMS}
-        return ValidatedRequest(self.template.name, model, params, warnings, init_image, api_key)
+        params = {k: v for k, v in data.items() if k not in NOT_PARAMS and k not in self.image_fields}
+        return ValidatedRequest(
+            self.template.name, model, params, warnings, images.get("init_img"), api_key, images=images
+        )
 
     def _normalise(self, body: dict):
         """Map aliases to canonical names and set aside fields that name server paths or hardware."""
@@ -173,14 +180,16 @@ class RequestValidator:
         if data["seed"] + data["n_samples"] * data["n_iter"] - 1 > MAX_SEED:
             errors["seed"] = "seed + number of images must stay below 2^64"
 
-    def _init_image(self, data: dict, errors: dict) -> Image.Image | None:
-        if "init_img" not in data:
-            return None
-        try:
-            return decode_base64_image(data["init_img"], self.max_input_pixels)
-        except InputImageError as exc:
-            errors["init_img"] = str(exc)
-            return None
+    def _images(self, data: dict, errors: dict) -> dict[str, Image.Image]:
+        images = {}
+        for name in self.image_fields:
+            if data.get(name) is None:
+                continue
+            try:
+                images[name] = decode_base64_image(data[name], self.max_input_pixels)
+            except InputImageError as exc:
+                errors[name] = str(exc)
+        return images
 
     def _not_applied_warnings(self, data: dict, warnings: list[str]) -> None:
         if data.get("skip_save"):

@@ -40,6 +40,9 @@ class WorkItem:
     prompts: list[str]
     seeds: list[int]
     init_image: Image.Image | None = None
+    # Inpainting mask (L, output size) and ControlNet conditioning image, when the job has them.
+    mask_image: Image.Image | None = None
+    control_image: Image.Image | None = None
     on_step: Callable[[int], None] = lambda step: None
     is_canceled: Callable[[], bool] = lambda: False
     future: Future = field(default_factory=Future)
@@ -71,6 +74,10 @@ class WorkItem:
             tuple((lora["name"], lora["weight"]) for lora in p.get("loras") or []),
             p.get("strength"),
             p.get("noise_multiplier", 1.0),
+            p.get("controlnet"),
+            p.get("control_scale", 1.0),
+            # A mask or control image belongs to its job: such items batch only with their own.
+            self.job_id if self.mask_image is not None or self.control_image is not None else "",
         )
 
 

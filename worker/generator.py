@@ -11,10 +11,11 @@ from itertools import groupby
 from PIL import Image
 
 from shared.catalog import ModelCatalog
+from worker.detectors import detect
 from worker.encoding import PromptEncoder
 from worker.engine import Engine, WorkItem
 from worker.errors import InvalidInput, JobTimeout, ModelUnavailable, OutOfMemory
-from worker.imageops import fit, upscale, upscale_and_back
+from worker.imageops import compose, fit, mask_from_painted, prepare_mask, upscale, upscale_and_back
 from worker.samplers import make_scheduler
 
 
@@ -35,6 +36,31 @@ class Generated:
     plan: list[PlannedImage] = field(default_factory=list)
     # Seconds the device spent on pipeline calls holding this job's images.
     device_s: float = 0.0
+    # Per image index: what went wrong with that image (seed 002's per-image errors).
+    errors: dict[int, list[str]] = field(default_factory=dict)
+
+
+def image_errors(image: Image.Image) -> list[str]:
+    """Problems a person should know about one finished image."""
+    low, high = image.convert("L").getextrema()
+    if low == high:
+        return [
+            "the image came out as a single flat colour (NaN or overflow in half precision does this); "
+            "try another seed, fewer steps or a float32 worker"
+        ]
+    return []
+
+
+@dataclass
+class Conditioning:
+    """What seed 004's pipes add to a job: the input used for generation, the inpainting masks
+    (one blurred for generation, one sharp for composing) and the ControlNet map."""
+
+    init: Image.Image | None = None
+    original: Image.Image | None = None
+    mask: Image.Image | None = None
+    sharp_mask: Image.Image | None = None
+    control: Image.Image | None = None
 
 
 def image_seeds(seed: int, count: int, fixed: bool) -> list[int]:
@@ -96,17 +122,34 @@ class Generator:
     """Plans jobs and runs their batches on the device engine."""
 
     def __init__(
-        self, catalog: ModelCatalog, cache, max_batch: int = 8, window_s: float = 0.02, timeout_s: float | None = None
+        self,
+        catalog: ModelCatalog,
+        cache,
+        max_batch: int = 8,
+        window_s: float = 0.02,
+        timeout_s: float | None = None,
+        detectors=None,
     ):
+        # detectors: worker.detectors.ModelDetectors for depth and pose (None: not configured).
+        self.detectors = detectors
         self.catalog = catalog
         self.cache = cache
         self.timeout_s = timeout_s
         self.engine = Engine(self.run_batch, max_batch, window_s)
 
     def run(
-        self, params: dict, init_image: Image.Image | None, on_progress, job_id: str = "", is_canceled=lambda: False
+        self,
+        params: dict,
+        init_image: Image.Image | None,
+        on_progress,
+        job_id: str = "",
+        is_canceled=lambda: False,
+        extra_images: dict | None = None,
     ) -> Generated:
-        """Generate a job's images; its batches may share pipeline calls with other jobs'."""
+        """Generate a job's images; its batches may share pipeline calls with other jobs'.
+
+        extra_images holds the job's mask, image_painted and control_image, when given.
+        """
         plan = plan_images(params)
         work = batches(plan, params["n_samples"])
         per_batch = steps_per_batch(params)
@@ -115,6 +158,7 @@ class Generator:
             init_image = fit(init_image, params["width"], params["height"], params.get("resize_mode", "stretch"))
             if params.get("upscale"):
                 init_image = upscale_and_back(init_image)
+        cond = self.conditioning(params, init_image, extra_images or {})
         specs = [self.catalog.resolve(batch[0].model) for batch in work]
         for batch, spec in zip(work, specs, strict=True):
             if spec is None:
@@ -135,7 +179,9 @@ class Generator:
                 params=params,
                 prompts=[p.prompt for p in batch],
                 seeds=[p.seed for p in batch],
-                init_image=init_image,
+                init_image=cond.init,
+                mask_image=cond.mask,
+                control_image=cond.control,
                 on_step=reporter(number),
                 is_canceled=is_canceled,
             )
@@ -154,18 +200,57 @@ class Generator:
                     pending.canceled = True  # the engine drops them at their next step
                 raise JobTimeout("the job ran past the worker's time limit; ask for fewer steps or images") from None
             for planned, image in zip(batch, images, strict=True):
+                if cond.sharp_mask is not None:
+                    image = compose(cond.original, image, cond.sharp_mask, params.get("blur_compose", 0))
                 if params.get("post_upscale"):
                     image = upscale(image)
                 results[planned.index] = (image, planned.seed)
         device_s = sum(item.device_s for item in items)
-        return Generated([results[i] for i in range(len(plan))], total, [], plan, device_s)
+        errors = {i: found for i in range(len(plan)) if (found := image_errors(results[i][0]))}
+        return Generated([results[i] for i in range(len(plan))], total, [], plan, device_s, errors)
+
+    def conditioning(self, params: dict, init_image: Image.Image | None, extra: dict) -> Conditioning:
+        """The mask (given, or computed from image_painted) and the ControlNet map of a job."""
+        width, height = params["width"], params["height"]
+        cond = Conditioning(init=init_image, original=init_image)
+        sharp = None
+        if extra.get("mask") is not None:
+            sharp = prepare_mask(extra["mask"], width, height)
+        elif extra.get("image_painted") is not None and init_image is not None:
+            painted = fit(extra["image_painted"], width, height, params.get("resize_mode", "stretch"))
+            sharp = mask_from_painted(init_image, painted)
+            if sharp.getextrema()[1] == 0:
+                raise InvalidInput("image_painted is identical to init_img: paint over the parts to redraw")
+            # The painted colours guide what is drawn there (seed 004: "the colour of the mask affects the result").
+            cond.init = painted
+        if sharp is not None and init_image is not None:
+            cond.sharp_mask = sharp
+            cond.mask = prepare_mask(sharp, width, height, params.get("blur", 0))
+        name = params.get("controlnet")
+        if name:
+            spec = self.catalog.controlnets.get(name)
+            if spec is None:
+                raise ModelUnavailable(f"ControlNet '{name}' is not configured on this worker")
+            source = extra.get("control_image")
+            detector = params.get("control_detector") or ("none" if source is not None else spec.detector)
+            source = source if source is not None else init_image
+            if detector != "none":
+                source = detect(detector, source, self.detectors)
+            cond.control = fit(source.convert("RGB"), width, height, "stretch")
+        return cond
 
     def run_batch(self, items: list[WorkItem]) -> list[list[Image.Image]]:
         """On the device thread: one pipeline call for every image of `items`."""
         first = items[0]
         spec = self.catalog.resolve(first.model)
         with self.cache.use(spec.name, spec) as model, model.lock:
-            pipe = model.img2img if first.init_image is not None else model.txt2img
+            controlnet = self.catalog.controlnets.get(first.params.get("controlnet") or "")
+            kind = (
+                "inpaint" if first.mask_image is not None else "img2img" if first.init_image is not None else "txt2img"
+            )
+            if controlnet is not None:
+                kind = "controlnet" if kind == "txt2img" else f"controlnet_{kind}"
+            pipe = model.pipeline(kind, controlnet)
             images = self._call(model, pipe, spec, items)
         out, start = [], 0
         for item in items:
@@ -210,11 +295,24 @@ class Generator:
             call["negative_pooled_prompt_embeds"] = negative.pooled
         if params["sampler"] == "ddim":
             call["eta"] = params.get("ddim_eta", 0.0)
+
+        def per_image(attribute: str) -> list:
+            return [getattr(item, attribute) for item in items for _ in item.seeds]
+
         if items[0].init_image is not None:
-            call["image"] = [item.init_image for item in items for _ in item.seeds]
+            call["image"] = per_image("init_image")
             call["strength"] = params["strength"]
+            if items[0].mask_image is not None:
+                call["mask_image"] = per_image("mask_image")
+                call["width"], call["height"] = params["width"], params["height"]
+            if items[0].control_image is not None:
+                call["control_image"] = per_image("control_image")
         else:
             call["width"], call["height"] = params["width"], params["height"]
+            if items[0].control_image is not None:
+                call["image"] = per_image("control_image")
+        if items[0].control_image is not None:
+            call["controlnet_conditioning_scale"] = params.get("control_scale", 1.0)
         try:
             return pipe(**call).images
         except torch.cuda.OutOfMemoryError as exc:

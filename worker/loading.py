@@ -39,6 +39,30 @@ class LoadedModel:
     # LoRAs the catalog declares (name -> LoraSpec) and those already loaded as adapters.
     lora_specs: dict = field(default_factory=dict)
     loaded_loras: set = field(default_factory=set)
+    # Seed 004's other pipes share these weights: made on first use, kept with the model.
+    controlnet_loader: object = None
+    controlnets: dict = field(default_factory=dict)
+    extra_pipes: dict = field(default_factory=dict)
+
+    def pipeline(self, kind: str, controlnet=None):
+        """The pipeline of `kind` (txt2img, img2img, inpaint, controlnet, controlnet_img2img,
+        controlnet_inpaint), sharing this model's modules; `controlnet` is a ControlNetSpec."""
+        if kind == "txt2img":
+            return self.txt2img
+        if kind == "img2img":
+            return self.img2img
+        key = (kind, controlnet.name if controlnet else None)
+        if key not in self.extra_pipes:
+            extra = {}
+            if controlnet is not None:
+                if controlnet.name not in self.controlnets:
+                    self.controlnets[controlnet.name] = self.controlnet_loader(controlnet)
+                extra["controlnet"] = self.controlnets[controlnet.name]
+            cls = pipeline_class(self.spec.family, kind)
+            pipe = cls.from_pipe(self.txt2img, dtype=self.txt2img.dtype, **extra)
+            pipe.set_progress_bar_config(disable=True)
+            self.extra_pipes[key] = pipe
+        return self.extra_pipes[key]
 
     def use_loras(self, loras: list[dict]) -> None:
         """Activate exactly these LoRAs (loading each once), or none."""
@@ -104,6 +128,76 @@ def _pipeline_classes(family: str):
             pair = (diffusers.StableDiffusionPipeline, diffusers.StableDiffusionImg2ImgPipeline)
         _CLASSES[family] = tuple(_true_cfg(cls) for cls in pair)
     return _CLASSES[family]
+
+
+EXTRA_PIPES = {
+    "sd": {
+        "inpaint": "StableDiffusionInpaintPipeline",
+        "controlnet": "StableDiffusionControlNetPipeline",
+        "controlnet_img2img": "StableDiffusionControlNetImg2ImgPipeline",
+        "controlnet_inpaint": "StableDiffusionControlNetInpaintPipeline",
+    },
+    "sdxl": {
+        "inpaint": "StableDiffusionXLInpaintPipeline",
+        "controlnet": "StableDiffusionXLControlNetPipeline",
+        "controlnet_img2img": "StableDiffusionXLControlNetImg2ImgPipeline",
+        "controlnet_inpaint": "StableDiffusionXLControlNetInpaintPipeline",
+    },
+}
+
+
+def pipeline_class(family: str, kind: str):
+    """Inpainting works with any checkpoint: with a 4-channel UNet, diffusers blends the kept
+    latents back at every step (seed 004's MaskedIm2ImPipe)."""
+    import diffusers
+
+    key = (family, kind)
+    if key not in _CLASSES:
+        name = EXTRA_PIPES["sdxl" if family == "sdxl" else "sd"][kind]
+        _CLASSES[key] = _true_cfg(getattr(diffusers, name))
+    return _CLASSES[key]
+
+
+def load_controlnet(spec, settings, device: str, dtype):
+    """A ControlNet from models.yaml: built in, a local folder, a .safetensors file or a repo id."""
+    from diffusers import ControlNetModel
+
+    from worker.tiny import CONTROLNET_BUILDERS, ensure_tiny_controlnet
+
+    source = spec.source
+    try:
+        if source.startswith("builtin:"):
+            kind = source.removeprefix("builtin:")
+            if kind not in CONTROLNET_BUILDERS:
+                raise ModelUnavailable(f"ControlNet '{spec.name}': unknown built-in source '{source}'")
+            model = ControlNetModel.from_pretrained(
+                str(ensure_tiny_controlnet(settings.model_cache_dir, kind)), local_files_only=True
+            )
+        elif source.lower().endswith(PICKLE_SUFFIXES):
+            raise ModelUnavailable(f"ControlNet '{spec.name}' is a pickle file; only .safetensors are loaded")
+        else:
+            path = _source_path(spec)
+            if source.lower().endswith(".safetensors"):
+                model = ControlNetModel.from_single_file(str(path))
+            elif path.is_dir():
+                model = ControlNetModel.from_pretrained(str(path), local_files_only=True)
+            elif REPO_ID.match(source):
+                model = ControlNetModel.from_pretrained(
+                    source,
+                    cache_dir=str(Path(settings.model_cache_dir) / "hf"),
+                    local_files_only=settings.hf_offline,
+                    use_safetensors=True,
+                )
+            else:
+                raise ModelUnavailable(f"ControlNet '{spec.name}': source '{source}' is not a folder, file or repo id")
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad ControlNet fails the job, not the worker
+        log.exception("loading ControlNet %s failed", spec.name)
+        raise ModelUnavailable(
+            f"ControlNet '{spec.name}' could not be loaded: {str(exc).splitlines()[0][:300]}"
+        ) from exc
+    return model.to(device, dtype)
 
 
 def _load_vae(spec: ModelSpec, settings, dtype):
@@ -246,5 +340,12 @@ def load_model(spec: ModelSpec, settings, device: str, dtype, lora_specs: dict |
         ", ".join(memory_options) or "none",
     )
     return LoadedModel(
-        spec, txt2img, img2img, seconds, memory_options, dict(txt2img.scheduler.config), lora_specs=lora_specs or {}
+        spec,
+        txt2img,
+        img2img,
+        seconds,
+        memory_options,
+        dict(txt2img.scheduler.config),
+        lora_specs=lora_specs or {},
+        controlnet_loader=lambda controlnet: load_controlnet(controlnet, settings, device, dtype),
     )

@@ -10,7 +10,7 @@ from PIL import Image
 
 from shared.images import CONTENT_TYPES, EXTENSIONS, encode_image
 from shared.samplers import sampler_spec
-from shared.storage import image_key, job_folder, metadata_key
+from shared.storage import INPUT_KEYS, image_key, job_folder, metadata_key
 
 
 def parameters_text(params: dict, seed: int, model: str) -> str:
@@ -54,6 +54,7 @@ def store_results(
     images: list[tuple[Image.Image, int]],
     plan=None,
     created_at: float | None = None,
+    errors: dict[int, list[str]] | None = None,
 ) -> dict:
     """Store every image, the grid when asked, and the metadata JSON last; return that metadata.
 
@@ -72,6 +73,7 @@ def store_results(
         data = encode_image(image, fmt, parameters_text({**params, "prompt": prompt}, seed, model), quality)
         storage.put(key, data, CONTENT_TYPES[fmt])
         entry = {"key": key, "seed": seed, "width": image.width, "height": image.height, "format": ext}
+        entry["errors"] = (errors or {}).get(index, [])
         if random_choice:
             entry.update(prompt=prompt, model=model)
         entries.append(entry)
@@ -90,7 +92,7 @@ def store_results(
         "model": params["model"],
         "created_at": created_at,
         "finished_at": time.time(),
-        "params": {k: v for k, v in params.items() if k != "init_image_key"},
+        "params": {k: v for k, v in params.items() if k not in INPUT_KEYS.values()},
         "images": entries,
         "ratings": [],
     }

@@ -11,7 +11,7 @@ from PIL import Image
 from redis.exceptions import RedisError
 
 from shared import webhooks
-from shared.storage import StorageError
+from shared.storage import INPUT_KEYS, StorageError
 from shared.threadlog import logged
 from worker.engine import Canceled, Requeue
 from worker.errors import JobError, JobTimeout, StorageFailed
@@ -87,16 +87,21 @@ class JobRunner:
                 self.metrics.queue_wait.labels(params.get("model", "?")).observe(max(0.0, time.time() - created))
         began = time.perf_counter()
         try:
-            init_image = self._input(params)
+            inputs = self._inputs(params)
             generate_started = time.perf_counter()
             watch = _CancelWatch(self.jobs, job_id)
             result = self.generator.run(
-                params, init_image, watch.progress, job_id=job_id, is_canceled=watch.is_canceled
+                params,
+                inputs.pop("init_img", None),
+                watch.progress,
+                job_id=job_id,
+                is_canceled=watch.is_canceled,
+                extra_images=inputs,
             )
             if result.warnings:
                 self._record(self.jobs.add_warnings, job_id, result.warnings)
             store_started = time.perf_counter()
-            metadata = self._store(job_id, params, result.images, result.plan)
+            metadata = self._store(job_id, params, result.images, result.plan, result.errors)
             entries = metadata["images"]
             self._log(params, metadata)
             timings = {
@@ -133,20 +138,24 @@ class JobRunner:
         log.info("job %s succeeded: %d image(s) in %.2fs", job_id, len(entries), time.perf_counter() - began)
         return "succeeded"
 
-    def _input(self, params: dict) -> Image.Image | None:
-        key = params.get("init_image_key")
-        if not key:
-            return None
-        try:
-            return Image.open(io.BytesIO(self.storage.get(key))).convert("RGB")
-        except (KeyError, StorageError) as exc:
-            raise StorageFailed(f"the input image could not be read from storage: {exc}") from exc
+    def _inputs(self, params: dict) -> dict[str, Image.Image]:
+        """The job's input images (init_img, mask, image_painted, control_image) from storage."""
+        images = {}
+        for name, param in INPUT_KEYS.items():
+            key = params.get(param)
+            if not key:
+                continue
+            try:
+                images[name] = Image.open(io.BytesIO(self.storage.get(key))).convert("RGB")
+            except (KeyError, StorageError) as exc:
+                raise StorageFailed(f"the input image {name} could not be read from storage: {exc}") from exc
+        return images
 
-    def _store(self, job_id: str, params: dict, images, plan) -> list[dict]:
+    def _store(self, job_id: str, params: dict, images, plan, errors=None) -> dict:
         delay = 0.5
         for attempt in range(1, STORAGE_ATTEMPTS + 1):
             try:
-                return store_results(self.storage, job_id, params, images, plan, self._created_at(job_id))
+                return store_results(self.storage, job_id, params, images, plan, self._created_at(job_id), errors or {})
             except StorageError as exc:
                 log.warning("job %s: storing results failed (attempt %d): %s", job_id, attempt, exc)
                 if attempt == STORAGE_ATTEMPTS:

@@ -25,6 +25,7 @@ class WorkerRuntime:
         import transformers
 
         from worker.cache import ModelCache
+        from worker.detectors import ModelDetectors
         from worker.devices import dtype_for, resolve_device
         from worker.extensions import PreprocessRunner
         from worker.generator import Generator
@@ -59,6 +60,7 @@ class WorkerRuntime:
             settings.max_batch,
             settings.batch_window_ms / 1000,
             timeout_s=settings.task_soft_time_limit_s,
+            detectors=ModelDetectors(self.catalog.detectors, settings),
         )
         self.name = worker_name or socket.gethostname()
         self.generator.engine.on_batch = self.metrics.batch_images.observe

@@ -170,3 +170,47 @@ def ensure_tiny_checkpoint(cache_dir: str | Path, kind: str = "tiny") -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+CONTROLNET_BUILDERS = {"tiny-controlnet": "tiny"}
+CONTROLNET_VERSION = "2"
+
+
+def ensure_tiny_controlnet(cache_dir: str | Path, kind: str = "tiny-controlnet") -> Path:
+    """The folder of a tiny ControlNet shaped for a tiny model's UNet (random weights, fixed seed),
+    built and saved on first use like the tiny checkpoints."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    if kind not in CONTROLNET_BUILDERS:
+        raise KeyError(kind)
+    target = Path(cache_dir) / f"builtin-{kind}-v{TINY_VERSION}.{CONTROLNET_VERSION}"
+    if (target / "config.json").exists():
+        return target
+    base = ensure_tiny_checkpoint(cache_dir, CONTROLNET_BUILDERS[kind])
+    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
+    try:
+        unet = UNet2DConditionModel.from_pretrained(str(base), subfolder="unet", local_files_only=True)
+        torch.manual_seed(BUILD_SEED)
+        controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16, 16, 32))
+        # from_unet zero-initialises the conditioning embedding's output and the residual
+        # convolutions (training starts from "no effect"); random ones make the control map count.
+        # The embedding's convolutions get variance-keeping (He) weights and no bias, so the map's
+        # pixels, not the biases, decide what reaches the UNet.
+        with torch.no_grad():
+            for conv in controlnet.controlnet_cond_embedding.modules():
+                if isinstance(conv, torch.nn.Conv2d):
+                    fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+                    conv.weight.normal_(0, (2.0 / fan_in) ** 0.5)
+                    conv.bias.zero_()
+            for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+                conv.weight.normal_(0, 0.5)
+        controlnet.save_pretrained(str(staging / "model"), safe_serialization=True)
+        try:
+            os.rename(staging / "model", target)
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -37,7 +37,7 @@ class StandInGenerator:
         self.outcome = outcome
         self.calls = 0
 
-    def run(self, params, init_image, on_progress, job_id="", is_canceled=lambda: False):
+    def run(self, params, init_image, on_progress, job_id="", is_canceled=lambda: False, extra_images=None):
         self.calls += 1
         self.is_canceled = is_canceled
         if isinstance(self.outcome, BaseException):
