@@ -167,7 +167,7 @@ def build() -> tuple[dict, dict]:
             ),
             {**FAST, "user_id": "postman", "thread_id": "demo"},
         ),
-        poll("Status of the thread's job (JSON)", "thread_task_id"),
+        poll("Status of the thread job (JSON)", "thread_task_id"),
         request(
             "Rate the image",
             "POST",
