@@ -14,6 +14,10 @@ from shared.storage import INPUT_KEYS, StorageError
 PUBLIC_PARAMS_HIDDEN = tuple(INPUT_KEYS.values())
 
 
+def storage_unavailable(message: str = "storage cannot be reached; try again shortly") -> ApiError:
+    return ApiError(503, "storage_unavailable", message, headers={"Retry-After": "5"})
+
+
 def stored_image(svc, key: str) -> bytes:
     """An image of a finished job; a clear error when storage lost it or cannot be reached."""
     try:
@@ -26,9 +30,7 @@ def stored_image(svc, key: str) -> bytes:
             "workers do not share OUTPUT_DIR or the bucket)",
         ) from None
     except StorageError:
-        raise ApiError(
-            503, "storage_unavailable", "storage cannot be reached; try again shortly", headers={"Retry-After": "5"}
-        ) from None
+        raise storage_unavailable() from None
 
 
 def wants_json() -> bool:
@@ -78,6 +80,21 @@ def status_payload(svc, job: dict, with_base64: bool) -> dict:
             "deliveries": deliveries,
         }
     return payload
+
+
+def accepted_response(job_id: str, state: str = "queued", **fields) -> Response:
+    """202 for a queued task: its id, state and status URL (also in Location), plus `fields`."""
+    response = jsonify(
+        {
+            "task_id": job_id,
+            "state": state,
+            "status_url": url_for("jobs.status", task_id=job_id, _external=True),
+            **fields,
+        }
+    )
+    response.status_code = 202
+    response.headers["Location"] = url_for("jobs.status", task_id=job_id)
+    return response
 
 
 def status_response(svc, job: dict, code: int = 200) -> Response:

@@ -8,6 +8,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from api.errors import ApiError
+from api.presenters import storage_unavailable
 from shared.celery_app import TASK_GENERATE
 from shared.images import png_bytes
 from shared.storage import INPUT_KEYS, StorageError, input_key
@@ -37,12 +38,7 @@ def submit(svc, request: ValidatedRequest, owner: str, job_id: str) -> str:
             svc.storage.put(key, png_bytes(image), "image/png")
         except StorageError as exc:
             log.error("could not store input of job %s: %s", job_id, exc)
-            raise ApiError(
-                503,
-                "storage_unavailable",
-                "the input image could not be stored; try again shortly",
-                headers={"Retry-After": DOWN_RETRY_AFTER_S},
-            ) from None
+            raise storage_unavailable("the input image could not be stored; try again shortly") from None
         params[INPUT_KEYS[name]] = key
     return record_and_send(
         svc,

@@ -197,13 +197,18 @@ class ThreadData:
         self.storage = storage
         self.user = user
         self.thread = thread
+        # The log is read once per request (it is not written while one is answered).
+        self._rows: list[dict] | None = None
 
     def exists(self) -> bool:
-        if self.thread is None:
-            return bool(read_csv(self.storage, user_log_key(self.user)))
         return bool(self.rows())
 
     def rows(self) -> list[dict]:
+        if self._rows is None:
+            self._rows = self._read_rows()
+        return self._rows
+
+    def _read_rows(self) -> list[dict]:
         if self.thread is None:
             return read_csv(self.storage, user_log_key(self.user))
         rows = read_csv(self.storage, thread_log_key(self.user, self.thread))

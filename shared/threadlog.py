@@ -197,34 +197,40 @@ class ThreadLogs:
         return ordered
 
     def _user_rows(self, user: str, thread: str, rows: list[dict]) -> list[dict]:
-        threads = {row["thread_id"]: row for row in read_csv(self.storage, user_log_key(user))}
-        first = min(rows, key=lambda row: row["create_time"])
-        last = max(rows, key=lambda row: row["finish_time"])
-        threads[thread] = {
+        summary = {
             "thread_id": thread,
-            "create_time": first["create_time"],
-            "create_timezone": first["create_timezone"],
-            "last_time": last["finish_time"],
-            "last_timezone": last["finish_timezone"],
+            **_span(rows, "finish_time", "finish_timezone"),
             "prompt_count": len(rows),
             "log_filename": f"{thread}/log.csv",
         }
-        ordered = sorted(threads.values(), key=lambda row: (row["create_time"], row["thread_id"]))
-        write_csv(self.storage, user_log_key(user), USER_LOG_COLUMNS, ordered)
-        return ordered
+        return self._upsert(user_log_key(user), USER_LOG_COLUMNS, summary)
 
     def _users_rows(self, user: str, threads: list[dict]) -> None:
-        users = {row["user_id"]: row for row in read_csv(self.storage, USERS_KEY)}
-        first = min(threads, key=lambda row: row["create_time"])
-        last = max(threads, key=lambda row: row["last_time"])
-        users[user] = {
+        summary = {
             "user_id": user,
-            "create_time": first["create_time"],
-            "create_timezone": first["create_timezone"],
-            "last_time": last["last_time"],
-            "last_timezone": last["last_timezone"],
+            **_span(threads, "last_time", "last_timezone"),
             "thread_count": len(threads),
             "log_filename": f"{user}/log.csv",
         }
-        ordered = sorted(users.values(), key=lambda row: (row["create_time"], row["user_id"]))
-        write_csv(self.storage, USERS_KEY, USERS_COLUMNS, ordered)
+        self._upsert(USERS_KEY, USERS_COLUMNS, summary)
+
+    def _upsert(self, key: str, columns: tuple[str, ...], row: dict) -> list[dict]:
+        """Replace the row with the same id (the first column) in CSV `key`, or add it; rows by creation."""
+        ident = columns[0]
+        rows = {existing[ident]: existing for existing in read_csv(self.storage, key)}
+        rows[row[ident]] = row
+        ordered = sorted(rows.values(), key=lambda item: (item["create_time"], item[ident]))
+        write_csv(self.storage, key, columns, ordered)
+        return ordered
+
+
+def _span(rows: list[dict], last_key: str, last_zone: str) -> dict:
+    """First creation and last activity of `rows`, with their timezones."""
+    first = min(rows, key=lambda row: row["create_time"])
+    last = max(rows, key=lambda row: row[last_key])
+    return {
+        "create_time": first["create_time"],
+        "create_timezone": first["create_timezone"],
+        "last_time": last[last_key],
+        "last_timezone": last[last_zone],
+    }

@@ -147,25 +147,29 @@ def build_tiny_pipeline(tokenizer_dir: Path, kind: str = "tiny"):
 
 
 def ensure_tiny_checkpoint(cache_dir: str | Path, kind: str = "tiny") -> Path:
-    """Return the folder of the saved tiny checkpoint, building and saving it on first use.
-
-    Several workers may start at once: each builds into a private temp folder and renames it
-    into place; the loser of the race throws its copy away and uses the winner's.
-    """
+    """Return the folder of the saved tiny checkpoint, building and saving it on first use."""
     if kind not in BUILDERS:
         raise KeyError(kind)
     target = Path(cache_dir) / f"builtin-{kind}-v{TINY_VERSION}"
-    if (target / "model_index.json").exists():
+    return _save_once(target, "model_index.json", lambda staging: build_tiny_pipeline(staging / "tokenizer-src", kind))
+
+
+def _save_once(target: Path, marker: str, build) -> Path:
+    """Save build(staging_dir) to `target` unless `target/marker` exists.
+
+    Several workers may build at once: each saves into a private temp folder and renames it into
+    place; the loser of the race throws its copy away and uses the winner's.
+    """
+    if (target / marker).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        pipe = build_tiny_pipeline(staging / "tokenizer-src", kind)
-        pipe.save_pretrained(str(staging / "model"), safe_serialization=True)
+        build(staging).save_pretrained(str(staging / "model"), safe_serialization=True)
         try:
             os.rename(staging / "model", target)
         except OSError:
-            if not (target / "model_index.json").exists():
+            if not (target / marker).exists():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -188,8 +192,8 @@ def ensure_tiny_controlnet(cache_dir: str | Path, kind: str = "tiny-controlnet")
     if (target / "config.json").exists():
         return target
     base = ensure_tiny_checkpoint(cache_dir, CONTROLNET_BUILDERS[kind])
-    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
-    try:
+
+    def build(_staging):
         unet = UNet2DConditionModel.from_pretrained(str(base), subfolder="unet", local_files_only=True)
         torch.manual_seed(BUILD_SEED)
         controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16, 16, 32))
@@ -205,12 +209,6 @@ def ensure_tiny_controlnet(cache_dir: str | Path, kind: str = "tiny-controlnet")
                     conv.bias.zero_()
             for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
                 conv.weight.normal_(0, 0.5)
-        controlnet.save_pretrained(str(staging / "model"), safe_serialization=True)
-        try:
-            os.rename(staging / "model", target)
-        except OSError:
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        return controlnet
+
+    return _save_once(target, "config.json", build)

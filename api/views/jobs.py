@@ -7,14 +7,14 @@ import re
 import time
 import uuid
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
 from api import idempotency
 from api.auth import authenticate, may_see, presented_key
 from api.body import json_body
 from api.errors import ApiError
-from api.presenters import status_response
+from api.presenters import accepted_response, status_response
 from api.services import services
 from api.submit import queue_unavailable, submit
 from api.threads import claim_user
@@ -77,17 +77,7 @@ def _accept(kind: str):
             state = (svc.jobs.get(job_id) or {}).get("state", "queued")
         except RedisError:
             raise queue_unavailable() from None
-    response = jsonify(
-        {
-            "task_id": job_id,
-            "state": state,
-            "status_url": url_for("jobs.status", task_id=job_id, _external=True),
-            "warnings": validated.warnings,
-            "replayed": replayed,
-        }
-    )
-    response.status_code = 202
-    response.headers["Location"] = url_for("jobs.status", task_id=job_id)
+    response = accepted_response(job_id, state, warnings=validated.warnings, replayed=replayed)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 
 from api.auth import authenticate
 from api.body import json_body
 from api.errors import ApiError
+from api.presenters import accepted_response, storage_unavailable
 from api.services import services
 from api.submit import record_and_send
 from api.threads import require_user
@@ -44,9 +45,7 @@ def rate(task_id: str):
     except KeyError:
         raise ApiError(410, "image_gone", "the task's settings file is no longer in storage") from None
     except (StorageError, RedisError, TimeoutError):
-        raise ApiError(
-            503, "storage_unavailable", "the log could not be updated; try again shortly", headers={"Retry-After": "5"}
-        ) from None
+        raise storage_unavailable("the log could not be updated; try again shortly") from None
     return jsonify({"task_id": job["id"], "ratings": metadata["ratings"]}), 201
 
 
@@ -89,9 +88,7 @@ def fetch_log():
                 records = [{**record, "url": svc.links.url(record["key"])} for record in records]
             results[item.attribute] = records
     except StorageError:
-        raise ApiError(
-            503, "storage_unavailable", "storage cannot be reached; try again shortly", headers={"Retry-After": "5"}
-        ) from None
+        raise storage_unavailable() from None
     return jsonify(
         {
             "data": {"user_id": query.user_id, "thread_id": query.thread_id},
@@ -116,9 +113,7 @@ def preprocess():
         if not ThreadData(svc.storage, query.user_id, query.thread_id).exists():
             raise ApiError(404, "not_found", "no log for this user_id and thread_id")
     except StorageError:
-        raise ApiError(
-            503, "storage_unavailable", "storage cannot be reached; try again shortly", headers={"Retry-After": "5"}
-        ) from None
+        raise storage_unavailable() from None
     params = {
         "task": query.task,
         "user_id": query.user_id,
@@ -137,13 +132,4 @@ def preprocess():
         queue=PREPROCESS_QUEUE,
         task=TASK_PREPROCESS,
     )
-    response = jsonify(
-        {
-            "task_id": job_id,
-            "state": "queued",
-            "status_url": url_for("jobs.status", task_id=job_id, _external=True),
-        }
-    )
-    response.status_code = 202
-    response.headers["Location"] = url_for("jobs.status", task_id=job_id)
-    return response
+    return accepted_response(job_id)
